@@ -1,0 +1,297 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The transport-independent half: option defaults, the connect-request wire
+ * format, and thin dispatch through each object's ops table.
+ */
+#include "transport/transport_impl.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <string.h>
+
+static const struct wf_transport_ops *const kinds[] = {
+#ifdef WF_HAVE_VERBS
+    &wf_verbs_ops,
+#endif
+#ifdef WF_HAVE_TCP
+    &wf_tcp_ops,
+#endif
+    NULL,
+};
+
+static const char *const reject_names[WF_REJECT_MAX_] = {
+    [WF_REJECT_NONE] = "refused (nobody listening, or not a weft target)",
+    [WF_REJECT_VERSION] = "protocol version mismatch",
+    [WF_REJECT_QUEUE_DEPTH] = "queue depth not allowed",
+    [WF_REJECT_CAPSULE_SIZE] = "capsule size too small",
+    [WF_REJECT_HOST] = "host not allowed",
+    [WF_REJECT_BUSY] = "target busy",
+    [WF_REJECT_MALFORMED] = "malformed connect request",
+};
+
+const struct wf_transport_ops *wf_transport_ops_find(const char *name)
+{
+	for (size_t i = 0; kinds[i]; i++)
+		if (strcmp(kinds[i]->name, name) == 0)
+			return kinds[i];
+	return NULL;
+}
+
+void wf_transport_opts_default(struct wf_transport_opts *opts)
+{
+	*opts = (struct wf_transport_opts){
+	    .capsule_size = 4096 + 64,
+	    .max_queue_depth = 128,
+	    .srq_depth = 4096,
+	    .numa_node = -1,
+	};
+}
+
+const char *wf_reject_reason_str(enum wf_reject_reason r)
+{
+	if ((unsigned)r >= WF_REJECT_MAX_)
+		return "unknown reject reason";
+	return reject_names[r];
+}
+
+void wf_conn_encode(const struct wf_conn_params *p, struct wf_conn_wire *w)
+{
+	memset(w, 0, sizeof(*w));
+	w->magic = htole32(WF_CONN_MAGIC);
+	w->version = htole16(p->version);
+	w->queue_depth = htole16(p->queue_depth);
+	w->capsule_size = htole32(p->capsule_size);
+	memcpy(w->host_id, p->host_id, sizeof(w->host_id));
+	w->host_id[sizeof(w->host_id) - 1] = '\0';
+}
+
+enum wf_reject_reason wf_conn_decode(const void *data, size_t len, struct wf_conn_params *p)
+{
+	struct wf_conn_wire w;
+
+	/* rdma_cm pads private data, so more than ours is fine; less is not. */
+	if (!data || len < sizeof(w))
+		return WF_REJECT_MALFORMED;
+	memcpy(&w, data, sizeof(w));
+	if (le32toh(w.magic) != WF_CONN_MAGIC)
+		return WF_REJECT_MALFORMED;
+	if (memchr(w.host_id, '\0', sizeof(w.host_id)) == NULL || w.host_id[0] == '\0')
+		return WF_REJECT_MALFORMED;
+	p->version = le16toh(w.version);
+	p->queue_depth = le16toh(w.queue_depth);
+	p->capsule_size = le32toh(w.capsule_size);
+	memcpy(p->host_id, w.host_id, sizeof(p->host_id));
+	return WF_REJECT_NONE;
+}
+
+enum wf_reject_reason wf_reject_decode(const void *data, size_t len)
+{
+	struct wf_reject_wire w;
+	uint16_t r;
+
+	if (!data || len < sizeof(w))
+		return WF_REJECT_NONE;
+	memcpy(&w, data, sizeof(w));
+	if (le32toh(w.magic) != WF_CONN_MAGIC)
+		return WF_REJECT_NONE;
+	r = le16toh(w.reason);
+	return r < WF_REJECT_MAX_ ? (enum wf_reject_reason)r : WF_REJECT_MALFORMED;
+}
+
+enum wf_reject_reason wf_conn_negotiate(const struct wf_transport_opts *opts,
+					const struct wf_conn_params *peer,
+					struct wf_conn_params *out)
+{
+	if (peer->version != WF_TRANSPORT_VERSION)
+		return WF_REJECT_VERSION;
+	if (peer->queue_depth == 0 || peer->queue_depth > opts->max_queue_depth)
+		return WF_REJECT_QUEUE_DEPTH;
+	if (peer->capsule_size < WF_CAPSULE_MIN)
+		return WF_REJECT_CAPSULE_SIZE;
+	*out = *peer;
+	if (out->capsule_size > opts->capsule_size)
+		out->capsule_size = opts->capsule_size;
+	return WF_REJECT_NONE;
+}
+
+void wf_ep_init(struct wf_ep *ep, struct wf_poll_group *pg, const struct wf_ep_handlers *h,
+		void *ctx)
+{
+	ep->pg = pg;
+	ep->h = h;
+	ep->ctx = ctx;
+	ep->reject = WF_REJECT_NONE;
+	memset(&ep->params, 0, sizeof(ep->params));
+}
+
+int wf_transport_create(const struct wf_transport_ops *ops, const struct wf_transport_opts *opts,
+			struct wf_transport **out)
+{
+	if (!ops || !opts || opts->capsule_size < WF_CAPSULE_MIN || opts->max_queue_depth == 0 ||
+	    opts->max_queue_depth > UINT16_MAX || opts->srq_depth == 0)
+		return -EINVAL;
+	return ops->create(opts, out);
+}
+
+void wf_transport_destroy(struct wf_transport *t)
+{
+	if (t)
+		t->ops->destroy(t);
+}
+
+const char *wf_transport_name(const struct wf_transport *t)
+{
+	return t->ops->name;
+}
+
+const struct wf_transport_opts *wf_transport_opts(const struct wf_transport *t)
+{
+	return &t->opts;
+}
+
+int wf_mr_reg(struct wf_transport *t, void *addr, size_t len, unsigned access, struct wf_mr **out)
+{
+	if (!addr || len == 0 ||
+	    (access & ~(unsigned)(WF_ACCESS_REMOTE_READ | WF_ACCESS_REMOTE_WRITE)))
+		return -EINVAL;
+	return t->ops->mr_reg(t, addr, len, access, out);
+}
+
+void wf_mr_dereg(struct wf_mr *mr)
+{
+	if (mr)
+		mr->transport->ops->mr_dereg(mr);
+}
+
+int wf_poll_group_create(struct wf_transport *t, struct wf_poll_group **out)
+{
+	return t->ops->pg_create(t, out);
+}
+
+void wf_poll_group_destroy(struct wf_poll_group *pg)
+{
+	if (pg)
+		pg->transport->ops->pg_destroy(pg);
+}
+
+int wf_poll_group_poll(struct wf_poll_group *pg, int timeout_ms)
+{
+	return pg->transport->ops->pg_poll(pg, timeout_ms);
+}
+
+int wf_poll_group_fd(struct wf_poll_group *pg)
+{
+	return pg->transport->ops->pg_fd(pg);
+}
+
+struct wf_transport *wf_poll_group_transport(struct wf_poll_group *pg)
+{
+	return pg->transport;
+}
+
+int wf_listen(struct wf_poll_group *pg, const char *addr, uint16_t port,
+	      const struct wf_listen_handlers *h, void *ctx, struct wf_listener **out)
+{
+	struct wf_listener *l;
+	int ret;
+
+	if (!addr || !h || !h->connect_request || !out)
+		return -EINVAL;
+	ret = pg->transport->ops->listen(pg, addr, port, &l);
+	if (ret)
+		return ret;
+	l->h = h;
+	l->ctx = ctx;
+	*out = l;
+	return 0;
+}
+
+uint16_t wf_listener_port(const struct wf_listener *l)
+{
+	return l->port;
+}
+
+void *wf_listener_ctx(const struct wf_listener *l)
+{
+	return l->ctx;
+}
+
+void wf_listener_close(struct wf_listener *l)
+{
+	if (l)
+		l->pg->transport->ops->listener_close(l);
+}
+
+int wf_connect(struct wf_poll_group *pg, const char *addr, uint16_t port,
+	       const struct wf_conn_params *params, const struct wf_ep_handlers *h, void *ctx,
+	       int timeout_ms, struct wf_ep **out)
+{
+	struct wf_ep *ep;
+	int ret;
+
+	if (!addr || !params || !h || !h->recv || !h->event || !out || timeout_ms <= 0 ||
+	    memchr(params->host_id, '\0', sizeof(params->host_id)) == NULL)
+		return -EINVAL;
+	ret = pg->transport->ops->connect(pg, addr, port, timeout_ms, &ep);
+	if (ret)
+		return ret;
+	/* The transport sends ep->params, so fill them before the first poll. */
+	wf_ep_init(ep, pg, h, ctx);
+	ep->params = *params;
+	*out = ep;
+	return 0;
+}
+
+int wf_ep_post(struct wf_ep *ep, struct wf_xfer *x)
+{
+	if (!x || !x->buf || x->len == 0)
+		return -EINVAL;
+	switch (x->op) {
+	case WF_XFER_SEND:
+		if (x->len > ep->params.capsule_size || !x->done)
+			return -EINVAL;
+		break;
+	case WF_XFER_READ:
+	case WF_XFER_WRITE:
+		if (!x->mr || (char *)x->buf < (char *)x->mr->addr ||
+		    (char *)x->buf + x->len > (char *)x->mr->addr + x->mr->len ||
+		    x->len > x->remote.len || (x->op == WF_XFER_READ && !x->done))
+			return -EINVAL;
+		break;
+	default:
+		return -EINVAL;
+	}
+	return ep->pg->transport->ops->post(ep, x);
+}
+
+void wf_ep_disconnect(struct wf_ep *ep)
+{
+	ep->pg->transport->ops->disconnect(ep);
+}
+
+void *wf_ep_ctx(const struct wf_ep *ep)
+{
+	return ep->ctx;
+}
+
+const struct wf_conn_params *wf_ep_params(const struct wf_ep *ep)
+{
+	return &ep->params;
+}
+
+struct wf_poll_group *wf_ep_poll_group(const struct wf_ep *ep)
+{
+	return ep->pg;
+}
+
+enum wf_reject_reason wf_ep_reject_reason(const struct wf_ep *ep)
+{
+	return ep->reject;
+}
+
+void wf_rx_release(struct wf_rx *rx)
+{
+	struct wf_rx_impl *r = wf_container_of(rx, struct wf_rx_impl, rx);
+
+	r->release(r);
+}

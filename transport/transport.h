@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The transport interface: capsules (two-sided SEND/RECV) and data movement
+ * (one-sided RDMA READ/WRITE against memory the peer registered) between two
+ * endpoints, the same for verbs and TCP. target/ and initiator/ use only this
+ * header and never learn which transport carries them.
+ *
+ * Threads: a poll group belongs to one thread. Every endpoint, listener and
+ * xfer of a poll group is touched only by that thread, so nothing on the I/O
+ * path takes a lock. A transport and its memory registrations may be shared.
+ *
+ * Callbacks (recv, xfer done, endpoint events, connect requests) run only
+ * inside wf_poll_group_poll(), never inside the call that posted the work.
+ *
+ * Semantics every transport keeps:
+ * - xfers on one endpoint start in post order. A SEND posted after a WRITE is
+ *   delivered after the WRITE's data is in place (RC ordering). A SEND posted
+ *   after a READ is not held back for the READ's data: wait for its done().
+ * - A READ or WRITE names the peer's memory by a wf_rdesc. The peer checks the
+ *   key, the access rights and the bounds before touching memory; a violation
+ *   fails that xfer with -EACCES and takes the endpoint down (as a verbs QP
+ *   goes to error), in both transports.
+ * - A WRITE may have done == NULL (unsignaled): it then completes, and fails,
+ *   with the next xfer on the endpoint that has a done callback.
+ * - When an endpoint goes down, every xfer not yet completed completes with an
+ *   error (-ECONNRESET unless a more precise one is known), and then the
+ *   endpoint's event handler sees WF_EP_DISCONNECTED. After that handler
+ *   returns, the transport frees the endpoint.
+ * - Received capsules stay valid until wf_rx_release(), which may be called
+ *   even after their endpoint is gone.
+ */
+#ifndef WF_TRANSPORT_TRANSPORT_H
+#define WF_TRANSPORT_TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/log.h"
+
+/* Bump on any change to connection private data or PDU layouts. */
+#define WF_TRANSPORT_VERSION 1
+/*
+ * Host identity bytes, NUL included. rdma_cm allows 56 bytes of private
+ * data on connect; the identity takes 40 of them.
+ */
+#define WF_HOST_ID_MAX 40
+
+struct wf_transport;
+struct wf_transport_ops;
+struct wf_poll_group;
+struct wf_listener;
+struct wf_ep;
+
+struct wf_transport_opts {
+	uint32_t capsule_size;	  /* largest capsule; receive buffers are this big */
+	uint32_t max_queue_depth; /* most outstanding capsules a peer may have per endpoint */
+	uint32_t srq_depth;	  /* receive buffers shared by one poll group's endpoints */
+	int numa_node;		  /* -1: the device's own node */
+	const char *device;	  /* verbs: device name, NULL for the first; tcp: unused */
+	struct wf_log *log;	  /* may be NULL */
+};
+
+/* Access a registration grants to peers; local access is always granted. */
+enum wf_access {
+	WF_ACCESS_LOCAL = 0,
+	WF_ACCESS_REMOTE_READ = 1 << 0,
+	WF_ACCESS_REMOTE_WRITE = 1 << 1,
+};
+
+/* Registered memory. Fields are read-only for users. */
+struct wf_mr {
+	struct wf_transport *transport;
+	void *addr;
+	size_t len;
+	uint32_t key;	 /* what a peer names in a wf_rdesc; 0 is never valid */
+	unsigned access; /* enum wf_access bits */
+};
+
+/* A peer's memory, as advertised in a capsule: 16 bytes on the wire. */
+struct wf_rdesc {
+	uint64_t addr;
+	uint32_t len;
+	uint32_t key;
+};
+
+enum wf_xfer_op {
+	WF_XFER_SEND = 1,
+	WF_XFER_READ,  /* peer memory -> buf */
+	WF_XFER_WRITE, /* buf -> peer memory */
+};
+
+/*
+ * One unit of work on an endpoint. The caller owns it (usually embedded in a
+ * request) and must not touch it between wf_ep_post() and done().
+ */
+struct wf_xfer {
+	enum wf_xfer_op op;
+	void *buf;		/* local memory: within mr, or any memory for a SEND of */
+	uint32_t len;		/* at most the capsule size */
+	struct wf_mr *mr;	/* required for READ and WRITE; optional for SEND */
+	struct wf_rdesc remote; /* READ and WRITE only */
+	void (*done)(struct wf_xfer *x, int status); /* NULL: unsignaled WRITE */
+	void *arg;				     /* for the caller */
+
+	/* The transport's own; callers leave them alone. */
+	struct wf_xfer *next_;
+	int status_;
+};
+
+/* A received capsule. */
+struct wf_rx {
+	void *data;
+	uint32_t len;
+};
+
+enum wf_ep_event {
+	WF_EP_CONNECTED,      /* status 0 */
+	WF_EP_CONNECT_FAILED, /* status < 0; see wf_ep_reject_reason() */
+	WF_EP_DISCONNECTED,   /* status 0 when asked for, < 0 when lost */
+};
+
+/* Why a target refused a connection; carried in the reject. */
+enum wf_reject_reason {
+	WF_REJECT_NONE = 0,
+	WF_REJECT_VERSION,	/* protocol version differs */
+	WF_REJECT_QUEUE_DEPTH,	/* queue depth zero or above the target's maximum */
+	WF_REJECT_CAPSULE_SIZE, /* capsule size below the protocol minimum */
+	WF_REJECT_HOST,		/* host identity not allowed */
+	WF_REJECT_BUSY,		/* out of resources; try later */
+	WF_REJECT_MALFORMED,	/* connect request could not be parsed */
+	WF_REJECT_MAX_,
+};
+
+/* Negotiated in the connect request and answered by the accept. */
+struct wf_conn_params {
+	uint16_t version;
+	uint16_t queue_depth;
+	uint32_t capsule_size;
+	char host_id[WF_HOST_ID_MAX];
+};
+
+struct wf_ep_handlers {
+	/* A capsule arrived; release it with wf_rx_release() as soon as it is consumed. */
+	void (*recv)(struct wf_ep *ep, struct wf_rx *rx);
+	/* Connection state changed; see enum wf_ep_event. */
+	void (*event)(struct wf_ep *ep, enum wf_ep_event ev, int status);
+};
+
+struct wf_listen_handlers {
+	/*
+	 * A peer asks to connect, with @params already checked for version and
+	 * queue depth, and the capsule size negotiated down to this side's.
+	 * Return 0 after setting *handlers and *ctx to accept, or a positive
+	 * enum wf_reject_reason to refuse.
+	 */
+	int (*connect_request)(struct wf_listener *l, const struct wf_conn_params *params,
+			       const struct wf_ep_handlers **handlers, void **ctx);
+};
+
+/* The ops table of a transport kind by name ("verbs", "tcp"); NULL if unknown. */
+const struct wf_transport_ops *wf_transport_ops_find(const char *name);
+
+/* Defaults: 4 KiB + 64 B capsules, queue depth 128, 4096 shared receive buffers. */
+void wf_transport_opts_default(struct wf_transport_opts *opts);
+
+/* Open a transport of kind @ops (device, protection domain or nothing, per kind). */
+int wf_transport_create(const struct wf_transport_ops *ops, const struct wf_transport_opts *opts,
+			struct wf_transport **out);
+
+/* Close a transport whose poll groups and registrations are all gone. */
+void wf_transport_destroy(struct wf_transport *t);
+
+/* Name of the transport kind, e.g. "tcp". */
+const char *wf_transport_name(const struct wf_transport *t);
+
+/* Options the transport was created with. */
+const struct wf_transport_opts *wf_transport_opts(const struct wf_transport *t);
+
+/* Register @len bytes at @addr with @access (enum wf_access bits); not for the I/O path. */
+int wf_mr_reg(struct wf_transport *t, void *addr, size_t len, unsigned access, struct wf_mr **out);
+
+/* Undo wf_mr_reg(); no xfer may still use it. */
+void wf_mr_dereg(struct wf_mr *mr);
+
+/* A poll group: one completion queue and one shared receive queue, for one thread. */
+int wf_poll_group_create(struct wf_transport *t, struct wf_poll_group **out);
+
+/* Close every endpoint and listener of @pg (their handlers run), then free it. */
+void wf_poll_group_destroy(struct wf_poll_group *pg);
+
+/*
+ * Process completions and events and post what was queued, once. With no
+ * work ready and @timeout_ms != 0, sleep on the group's fd for up to
+ * @timeout_ms (-1: until work). Returns the number of events handled, or < 0.
+ */
+int wf_poll_group_poll(struct wf_poll_group *pg, int timeout_ms);
+
+/* The fd that becomes readable when @pg has work, for callers' own event loops. */
+int wf_poll_group_fd(struct wf_poll_group *pg);
+
+/* The transport @pg belongs to. */
+struct wf_transport *wf_poll_group_transport(struct wf_poll_group *pg);
+
+/* Listen on @addr:@port (port 0 picks one); endpoints it accepts live in @pg. */
+int wf_listen(struct wf_poll_group *pg, const char *addr, uint16_t port,
+	      const struct wf_listen_handlers *h, void *ctx, struct wf_listener **out);
+
+/* The port a listener is bound to. */
+uint16_t wf_listener_port(const struct wf_listener *l);
+
+/* The ctx given to wf_listen(). */
+void *wf_listener_ctx(const struct wf_listener *l);
+
+/* Stop listening; endpoints already accepted are unaffected. */
+void wf_listener_close(struct wf_listener *l);
+
+/*
+ * Start connecting to @addr:@port. *out is valid at once; the outcome arrives
+ * as WF_EP_CONNECTED or WF_EP_CONNECT_FAILED within @timeout_ms.
+ */
+int wf_connect(struct wf_poll_group *pg, const char *addr, uint16_t port,
+	       const struct wf_conn_params *params, const struct wf_ep_handlers *h, void *ctx,
+	       int timeout_ms, struct wf_ep **out);
+
+/*
+ * Queue @x on @ep; it goes out on the group's next poll, batched with the rest.
+ * -EINVAL for a malformed xfer, -ENOTCONN when @ep is not connected.
+ */
+int wf_ep_post(struct wf_ep *ep, struct wf_xfer *x);
+
+/* Take @ep down; in-flight xfers fail, then WF_EP_DISCONNECTED is delivered. */
+void wf_ep_disconnect(struct wf_ep *ep);
+
+/* The ctx given at connect or accept. */
+void *wf_ep_ctx(const struct wf_ep *ep);
+
+/* The negotiated parameters (the peer's host identity on the accepting side). */
+const struct wf_conn_params *wf_ep_params(const struct wf_ep *ep);
+
+/* The poll group @ep lives in. */
+struct wf_poll_group *wf_ep_poll_group(const struct wf_ep *ep);
+
+/* Why the peer refused, after WF_EP_CONNECT_FAILED with -ECONNREFUSED. */
+enum wf_reject_reason wf_ep_reject_reason(const struct wf_ep *ep);
+
+/* Give a received capsule's buffer back to its poll group. */
+void wf_rx_release(struct wf_rx *rx);
+
+/* Human-readable text for a reject reason. */
+const char *wf_reject_reason_str(enum wf_reject_reason r);
+
+#endif /* WF_TRANSPORT_TRANSPORT_H */
