@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: MIT
+/* The verbs transport's device, protection domain and memory registrations. */
+#include "transport/verbs.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <numa.h>
+
+uint64_t wf_verbs_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The NUMA node a device hangs off, or -1 (soft devices have none). */
+static int device_numa_node(struct ibv_context *verbs)
+{
+	char path[PATH_MAX];
+	FILE *f;
+	int node = -1;
+
+	snprintf(path, sizeof(path), "%s/device/numa_node", verbs->device->ibdev_path);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%d", &node) != 1)
+		node = -1;
+	fclose(f);
+	return node;
+}
+
+static struct ibv_context *pick_device(struct ibv_context **devs, int n, const char *name)
+{
+	for (int i = 0; i < n; i++)
+		if (!name || strcmp(ibv_get_device_name(devs[i]->device), name) == 0)
+			return devs[i];
+	return NULL;
+}
+
+int wf_verbs_create(const struct wf_transport_opts *opts, struct wf_transport **out)
+{
+	struct wf_verbs_transport *t;
+	int n = 0, ret;
+
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->base.ops = &wf_verbs_ops;
+	t->base.opts = *opts;
+
+	/* rdma_cm binds ids to its own contexts; a PD from any other would not match. */
+	t->devs = rdma_get_devices(&n);
+	if (!t->devs || n == 0) {
+		wf_log_err(opts->log, "verbs: no RDMA device found");
+		ret = -ENODEV;
+		goto err_free;
+	}
+	t->verbs = pick_device(t->devs, n, opts->device);
+	if (!t->verbs) {
+		wf_log_err(opts->log, "verbs: no RDMA device named %s", opts->device);
+		ret = -ENODEV;
+		goto err_devs;
+	}
+	if (ibv_query_device(t->verbs, &t->attr)) {
+		ret = -errno;
+		goto err_devs;
+	}
+	t->pd = ibv_alloc_pd(t->verbs);
+	if (!t->pd) {
+		ret = -errno;
+		goto err_devs;
+	}
+	t->numa_node = opts->numa_node >= 0 ? opts->numa_node : device_numa_node(t->verbs);
+	if (numa_available() < 0)
+		t->numa_node = -1;
+	wf_log_info(opts->log, "verbs: device %s, NUMA node %d",
+		    ibv_get_device_name(t->verbs->device), t->numa_node);
+	*out = &t->base;
+	return 0;
+
+err_devs:
+	rdma_free_devices(t->devs);
+err_free:
+	free(t);
+	return ret;
+}
+
+void wf_verbs_destroy(struct wf_transport *tt)
+{
+	struct wf_verbs_transport *t = wf_container_of(tt, struct wf_verbs_transport, base);
+
+	ibv_dealloc_pd(t->pd);
+	rdma_free_devices(t->devs);
+	free(t);
+}
+
+int wf_verbs_mr_reg(struct wf_transport *tt, void *addr, size_t len, unsigned access,
+		    struct wf_mr **out)
+{
+	struct wf_verbs_transport *t = wf_container_of(tt, struct wf_verbs_transport, base);
+	int flags = IBV_ACCESS_LOCAL_WRITE;
+	struct wf_verbs_mr *m;
+
+	if (access & WF_ACCESS_REMOTE_READ)
+		flags |= IBV_ACCESS_REMOTE_READ;
+	if (access & WF_ACCESS_REMOTE_WRITE)
+		flags |= IBV_ACCESS_REMOTE_WRITE;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->mr = ibv_reg_mr(t->pd, addr, len, flags);
+	if (!m->mr) {
+		int ret = -errno;
+
+		free(m);
+		return ret;
+	}
+	m->base = (struct wf_mr){
+	    .transport = tt, .addr = addr, .len = len, .key = m->mr->rkey, .access = access};
+	*out = &m->base;
+	return 0;
+}
+
+void wf_verbs_mr_dereg(struct wf_mr *mr)
+{
+	struct wf_verbs_mr *m = wf_container_of(mr, struct wf_verbs_mr, base);
+
+	ibv_dereg_mr(m->mr);
+	free(m);
+}
+
+const struct wf_transport_ops wf_verbs_ops = {
+    .name = "verbs",
+    .create = wf_verbs_create,
+    .destroy = wf_verbs_destroy,
+    .mr_reg = wf_verbs_mr_reg,
+    .mr_dereg = wf_verbs_mr_dereg,
+    .pg_create = wf_verbs_pg_create,
+    .pg_destroy = wf_verbs_pg_destroy,
+    .pg_poll = wf_verbs_pg_poll,
+    .pg_fd = wf_verbs_pg_fd,
+    .listen = wf_verbs_listen,
+    .listener_close = wf_verbs_listener_close,
+    .connect = wf_verbs_connect,
+    .post = wf_verbs_post,
+    .disconnect = wf_verbs_disconnect,
+};

@@ -1,0 +1,434 @@
+// SPDX-License-Identifier: MIT
+/*
+ * A verbs poll group: one CQ and one SRQ shared by all its endpoints, one
+ * rdma_cm event channel for their connection events, and the loop that
+ * drives them. Everything here runs on the group's one thread.
+ */
+#include "transport/verbs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <numa.h>
+
+/* Completions taken per ibv_poll_cq call, and batches per poll before yielding. */
+#define CQ_BATCH   32
+#define CQ_BATCHES 8
+/* CQ events are acked in bunches: each ack takes a lock inside libibverbs. */
+#define CQ_ACK_EVERY 64
+
+static int set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
+}
+
+static void *numa_zalloc(int node, size_t len)
+{
+	void *p;
+
+	if (node >= 0) {
+		p = numa_alloc_onnode(len, node);
+		if (p)
+			memset(p, 0, len);
+		return p;
+	}
+	if (posix_memalign(&p, 4096, len))
+		return NULL;
+	memset(p, 0, len);
+	return p;
+}
+
+static void numa_zfree(int node, void *p, size_t len)
+{
+	if (!p)
+		return;
+	if (node >= 0)
+		numa_free(p, len);
+	else
+		free(p);
+}
+
+static void rx_release(struct wf_rx_impl *r)
+{
+	struct wf_verbs_rx *rx = wf_container_of(r, struct wf_verbs_rx, base);
+	struct wf_verbs_pg *pg = rx->pg;
+
+	/* Reposted together at the end of the poll: one doorbell for many buffers. */
+	rx->wr.next = pg->repost;
+	pg->repost = &rx->wr;
+}
+
+static int repost_rx(struct wf_verbs_pg *pg)
+{
+	struct ibv_recv_wr *bad;
+	int ret;
+
+	if (!pg->repost)
+		return 0;
+	ret = ibv_post_srq_recv(pg->srq, pg->repost, &bad);
+	pg->repost = NULL;
+	if (ret)
+		wf_log_err(wf_verbs_log(pg), "verbs: reposting receive buffers failed: %s",
+			   strerror(ret));
+	return ret ? -ret : 0;
+}
+
+static size_t rx_buf_len(struct wf_verbs_pg *pg)
+{
+	return (size_t)pg->t->base.opts.srq_depth * pg->t->base.opts.capsule_size;
+}
+
+static int rx_setup(struct wf_verbs_pg *pg)
+{
+	const struct wf_transport_opts *o = &pg->t->base.opts;
+
+	pg->rx = calloc(o->srq_depth, sizeof(*pg->rx));
+	pg->rx_buf = numa_zalloc(pg->t->numa_node, rx_buf_len(pg));
+	if (!pg->rx || !pg->rx_buf)
+		return -ENOMEM;
+	pg->rx_mr = ibv_reg_mr(pg->t->pd, pg->rx_buf, rx_buf_len(pg), IBV_ACCESS_LOCAL_WRITE);
+	if (!pg->rx_mr)
+		return -errno;
+	for (uint32_t i = 0; i < o->srq_depth; i++) {
+		struct wf_verbs_rx *rx = &pg->rx[i];
+
+		rx->pg = pg;
+		rx->base.release = rx_release;
+		rx->base.rx.data = pg->rx_buf + (size_t)i * o->capsule_size;
+		rx->sge = (struct ibv_sge){.addr = (uintptr_t)rx->base.rx.data,
+					   .length = o->capsule_size,
+					   .lkey = pg->rx_mr->lkey};
+		rx->wr = (struct ibv_recv_wr){
+		    .wr_id = (uintptr_t)rx | WF_VERBS_TAG_RECV, .sg_list = &rx->sge, .num_sge = 1};
+		rx_release(&rx->base);
+	}
+	return repost_rx(pg);
+}
+
+static int epoll_add(int epfd, int fd)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
+}
+
+static int queues_setup(struct wf_verbs_pg *pg)
+{
+	struct wf_verbs_transport *t = pg->t;
+	struct ibv_srq_init_attr sa = {.attr = {.max_sge = 1}};
+	int ret;
+
+	pg->ec = rdma_create_event_channel();
+	pg->cc = ibv_create_comp_channel(t->verbs);
+	if (!pg->ec || !pg->cc)
+		return -errno;
+	ret = set_nonblock(pg->ec->fd);
+	if (!ret)
+		ret = set_nonblock(pg->cc->fd);
+	if (ret)
+		return ret;
+	/* Room for every receive plus every endpoint's send queue; see admission in cm. */
+	pg->cq_size = t->attr.max_cqe;
+	pg->cq = ibv_create_cq(t->verbs, pg->cq_size, pg, pg->cc, 0);
+	if (!pg->cq)
+		return -errno;
+	sa.attr.max_wr = t->base.opts.srq_depth;
+	if ((int)sa.attr.max_wr > t->attr.max_srq_wr)
+		return -EINVAL;
+	pg->srq = ibv_create_srq(t->pd, &sa);
+	if (!pg->srq)
+		return -errno;
+	pg->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (pg->epfd < 0)
+		return -errno;
+	ret = epoll_add(pg->epfd, pg->cc->fd);
+	if (!ret)
+		ret = epoll_add(pg->epfd, pg->ec->fd);
+	return ret;
+}
+
+static void queues_teardown(struct wf_verbs_pg *pg)
+{
+	if (pg->epfd > 0)
+		close(pg->epfd);
+	if (pg->srq)
+		ibv_destroy_srq(pg->srq);
+	if (pg->cq) {
+		ibv_ack_cq_events(pg->cq, pg->unacked_cq_events);
+		ibv_destroy_cq(pg->cq);
+	}
+	if (pg->cc)
+		ibv_destroy_comp_channel(pg->cc);
+	if (pg->ec)
+		rdma_destroy_event_channel(pg->ec);
+}
+
+static void pg_free(struct wf_verbs_pg *pg)
+{
+	if (pg->rx_mr)
+		ibv_dereg_mr(pg->rx_mr);
+	queues_teardown(pg);
+	numa_zfree(pg->t->numa_node, pg->rx_buf, rx_buf_len(pg));
+	free(pg->rx);
+	free(pg->listeners);
+	free(pg);
+}
+
+int wf_verbs_pg_create(struct wf_transport *tt, struct wf_poll_group **out)
+{
+	struct wf_verbs_transport *t = wf_container_of(tt, struct wf_verbs_transport, base);
+	struct wf_verbs_pg *pg;
+	int ret;
+
+	/* The group's thread and its buffers belong near the device. */
+	if (t->numa_node >= 0)
+		numa_run_on_node(t->numa_node);
+	pg = calloc(1, sizeof(*pg));
+	if (!pg)
+		return -ENOMEM;
+	pg->base.transport = tt;
+	pg->t = t;
+	pg->epfd = -1;
+	ret = queues_setup(pg);
+	if (!ret)
+		ret = rx_setup(pg);
+	if (ret) {
+		wf_log_err(tt->opts.log, "verbs: poll group setup failed: %s", strerror(-ret));
+		pg_free(pg);
+		return ret;
+	}
+	*out = &pg->base;
+	return 0;
+}
+
+void wf_verbs_pg_unlink(struct wf_verbs_pg *pg, struct wf_verbs_ep *ep)
+{
+	struct wf_verbs_ep **pp;
+
+	for (pp = &pg->eps; *pp; pp = &(*pp)->next) {
+		if (*pp == ep) {
+			*pp = ep->next;
+			break;
+		}
+	}
+	for (pp = &pg->dirty; *pp; pp = &(*pp)->next_dirty) {
+		if (*pp == ep) {
+			*pp = ep->next_dirty;
+			break;
+		}
+	}
+}
+
+/* The endpoint whose QP has @qp_num; endpoints per group are few, completions many. */
+static struct wf_verbs_ep *ep_by_qpn(struct wf_verbs_pg *pg, uint32_t qp_num)
+{
+	for (struct wf_verbs_ep *ep = pg->eps; ep; ep = ep->next)
+		if (ep->qp && ep->qp->qp_num == qp_num)
+			return ep;
+	return NULL;
+}
+
+static void recv_done(struct wf_verbs_pg *pg, struct ibv_wc *wc)
+{
+	struct wf_verbs_rx *rx =
+	    (struct wf_verbs_rx *)(uintptr_t)(wc->wr_id & ~(uint64_t)WF_VERBS_TAG_BITS);
+	struct wf_verbs_ep *ep = ep_by_qpn(pg, wc->qp_num);
+
+	if (wc->status != IBV_WC_SUCCESS) {
+		rx_release(&rx->base);
+		/* Flushes follow a QP error that the send side reports; others are news. */
+		if (ep && wc->status != IBV_WC_WR_FLUSH_ERR) {
+			wf_log_warn(wf_verbs_log(pg), "verbs: receive failed on QP %u: %s",
+				    wc->qp_num, ibv_wc_status_str(wc->status));
+			wf_verbs_ep_fail(ep, -EIO);
+		}
+		return;
+	}
+	if (ep && ep->state == WF_VERBS_EP_ACCEPTING) {
+		/* The first capsule can beat the ESTABLISHED event; it proves the link. */
+		ep->state = WF_VERBS_EP_CONNECTED;
+		ep->base.h->event(&ep->base, WF_EP_CONNECTED, 0);
+	}
+	if (!ep || ep->state != WF_VERBS_EP_CONNECTED) {
+		rx_release(&rx->base);
+		return;
+	}
+	rx->base.rx.len = wc->byte_len;
+	ep->base.h->recv(&ep->base, &rx->base.rx);
+}
+
+static void send_done(struct wf_verbs_pg *pg, struct ibv_wc *wc)
+{
+	struct wf_verbs_ep *ep;
+
+	if ((wc->wr_id & WF_VERBS_TAG_MASK) == WF_VERBS_TAG_DRAIN)
+		ep = (struct wf_verbs_ep *)(uintptr_t)(wc->wr_id & ~(uint64_t)WF_VERBS_TAG_BITS);
+	else
+		ep = ep_by_qpn(pg, wc->qp_num);
+	if (!ep) {
+		wf_log_warn(wf_verbs_log(pg), "verbs: completion for unknown QP %u", wc->qp_num);
+		return;
+	}
+	wf_verbs_ep_send_done(ep, wc->wr_id, wc->status);
+}
+
+static int poll_cq(struct wf_verbs_pg *pg)
+{
+	struct ibv_wc wc[CQ_BATCH];
+	int total = 0;
+
+	for (int b = 0; b < CQ_BATCHES; b++) {
+		int n = ibv_poll_cq(pg->cq, CQ_BATCH, wc);
+
+		if (n < 0)
+			return -EIO;
+		for (int i = 0; i < n; i++) {
+			if ((wc[i].wr_id & WF_VERBS_TAG_MASK) == WF_VERBS_TAG_RECV)
+				recv_done(pg, &wc[i]);
+			else
+				send_done(pg, &wc[i]);
+		}
+		total += n;
+		if (n < CQ_BATCH)
+			break;
+	}
+	return total;
+}
+
+static int flush_dirty(struct wf_verbs_pg *pg)
+{
+	struct wf_verbs_ep *list = pg->dirty, *ep;
+
+	pg->dirty = NULL;
+	while ((ep = list)) {
+		list = ep->next_dirty;
+		ep->next_dirty = NULL;
+		ep->dirty = false;
+		wf_verbs_ep_flush(ep);
+	}
+	return repost_rx(pg);
+}
+
+static void drain_cq_events(struct wf_verbs_pg *pg)
+{
+	struct ibv_cq *cq;
+	void *ctx;
+
+	while (ibv_get_cq_event(pg->cc, &cq, &ctx) == 0)
+		pg->unacked_cq_events++;
+	if (pg->unacked_cq_events >= CQ_ACK_EVERY) {
+		ibv_ack_cq_events(pg->cq, pg->unacked_cq_events);
+		pg->unacked_cq_events = 0;
+	}
+}
+
+static bool has_connecting(struct wf_verbs_pg *pg, uint64_t *deadline)
+{
+	bool any = false;
+
+	for (struct wf_verbs_ep *ep = pg->eps; ep; ep = ep->next) {
+		if (ep->deadline_ns && (!any || ep->deadline_ns < *deadline)) {
+			*deadline = ep->deadline_ns;
+			any = true;
+		}
+	}
+	return any;
+}
+
+/* Sleep until the CQ or the CM channel has something, or @timeout_ms passes. */
+static int wait_for_work(struct wf_verbs_pg *pg, int timeout_ms)
+{
+	struct epoll_event ev[2];
+	uint64_t deadline = 0, now;
+	int n;
+
+	if (ibv_req_notify_cq(pg->cq, 0))
+		return -EIO;
+	/* A completion that landed before arming raised no event: look once more. */
+	n = poll_cq(pg);
+	if (n)
+		return n;
+	if (has_connecting(pg, &deadline)) {
+		now = wf_verbs_now_ns();
+		int until = deadline > now ? (int)((deadline - now) / 1000000u) + 1 : 0;
+
+		if (timeout_ms < 0 || until < timeout_ms)
+			timeout_ms = until;
+	}
+	n = epoll_wait(pg->epfd, ev, 2, timeout_ms);
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	for (int i = 0; i < n; i++) {
+		if (ev[i].data.fd == pg->cc->fd)
+			drain_cq_events(pg);
+		else
+			pg->polls_since_cm = WF_VERBS_CM_INTERVAL;
+	}
+	return 0;
+}
+
+int wf_verbs_pg_poll(struct wf_poll_group *p, int timeout_ms)
+{
+	struct wf_verbs_pg *pg = wf_verbs_pg(p);
+	int n, ret;
+
+	n = poll_cq(pg);
+	if (n < 0)
+		return n;
+	/* Connection events are rare and cost a syscall: look now and then. */
+	if (++pg->polls_since_cm >= WF_VERBS_CM_INTERVAL) {
+		pg->polls_since_cm = 0;
+		n += wf_verbs_cm_process(pg);
+		n += wf_verbs_cm_expire(pg, wf_verbs_now_ns());
+	}
+	ret = flush_dirty(pg);
+	if (ret)
+		return ret;
+	if (n > 0 || timeout_ms == 0)
+		return n;
+
+	ret = wait_for_work(pg, timeout_ms);
+	if (ret < 0)
+		return ret;
+	n = ret;
+	if (pg->polls_since_cm >= WF_VERBS_CM_INTERVAL) {
+		pg->polls_since_cm = 0;
+		n += wf_verbs_cm_process(pg);
+	}
+	n += poll_cq(pg);
+	n += wf_verbs_cm_expire(pg, wf_verbs_now_ns());
+	ret = flush_dirty(pg);
+	return ret ? ret : n;
+}
+
+int wf_verbs_pg_fd(struct wf_poll_group *p)
+{
+	return wf_verbs_pg(p)->epfd;
+}
+
+void wf_verbs_pg_destroy(struct wf_poll_group *p)
+{
+	struct wf_verbs_pg *pg = wf_verbs_pg(p);
+	uint64_t give_up = wf_verbs_now_ns() + 5000000000ull;
+
+	while (pg->nlisteners)
+		wf_verbs_listener_close(&pg->listeners[0]->base);
+	for (struct wf_verbs_ep *ep = pg->eps; ep; ep = ep->next)
+		wf_verbs_ep_fail(ep, -ECONNRESET);
+	/* Let the drains complete so every handler runs and every QP is freed. */
+	while (pg->eps && wf_verbs_now_ns() < give_up)
+		if (wf_verbs_pg_poll(p, 100) < 0)
+			break;
+	if (pg->eps)
+		wf_log_err(wf_verbs_log(pg), "verbs: endpoints did not drain; leaking them");
+	pg->destroying = true;
+	pg_free(pg);
+}
