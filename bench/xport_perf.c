@@ -1,0 +1,474 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Transport performance, measured the way perftest measures verbs so the two
+ * can be compared line by line: SEND ping-pong latency (half the round trip,
+ * like ib_send_lat), RDMA READ latency (ib_read_lat), and WRITE and READ
+ * bandwidth with a window of outstanding operations (ib_write_bw, ib_read_bw).
+ * Server and client are separate processes, as with perftest.
+ *
+ * Output: one "RESULT key=value ..." line per test, for bench/compare-transport.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "transport/transport.h"
+
+#define MAGIC_ADVERT 0x41445654u /* server -> client: its buffer */
+#define MAGIC_QUIT   0x51554954u /* client -> server: done */
+#define MAX_SAMPLES  100000
+#define WAIT_MS	     30000
+
+enum test { T_SEND_LAT, T_READ_LAT, T_WRITE_BW, T_READ_BW };
+static const char *const test_names[] = {"send_lat", "read_lat", "write_bw", "read_bw"};
+
+struct advert {
+	uint32_t magic;
+	uint32_t pad;
+	struct wf_rdesc buf;
+};
+
+struct perf {
+	/* options */
+	const char *kind, *addr, *poll_mode;
+	uint16_t port;
+	uint32_t size, iters, window, spin_us;
+	enum test test;
+
+	struct wf_transport *t;
+	struct wf_poll_group *pg;
+	struct wf_listener *l;
+	struct wf_ep *ep;
+	uint8_t *buf;
+	struct wf_mr *mr;
+	struct wf_rdesc peer;
+	bool down, have_peer, quit;
+	uint32_t connected, recvs, done;
+	int err;
+	struct wf_xfer *xfers;
+	double *samples;
+};
+
+static double now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+static int poll_once(struct perf *p)
+{
+	/* Busy polling two processes on two vCPUs starves rxe's softirq; default to events. */
+	return wf_poll_group_poll(p->pg, strcmp(p->poll_mode, "busy") == 0 ? 0 : 100);
+}
+
+/* Poll until *@flag reaches @want, the endpoint drops, or WAIT_MS pass. */
+static int wait_for(struct perf *p, const uint32_t *flag, uint32_t want)
+{
+	double deadline = now_us() + WAIT_MS * 1e3;
+
+	while (*flag < want) {
+		if (p->err)
+			return p->err;
+		if (p->down)
+			return -ECONNRESET;
+		if (now_us() > deadline)
+			return -ETIMEDOUT;
+		if (poll_once(p) < 0)
+			return -EIO;
+	}
+	return 0;
+}
+
+static void on_event(struct wf_ep *ep, enum wf_ep_event ev, int status)
+{
+	struct perf *p = wf_ep_ctx(ep);
+
+	if (ev == WF_EP_CONNECTED) {
+		p->connected = 1;
+		p->ep = ep;
+		return;
+	}
+	if (ev == WF_EP_CONNECT_FAILED)
+		p->err = status;
+	p->down = true;
+	p->ep = NULL;
+}
+
+static void xfer_done(struct wf_xfer *x, int status)
+{
+	struct perf *p = x->arg;
+
+	if (status && !p->err)
+		p->err = status;
+	p->done++;
+}
+
+static void send_bytes(struct perf *p, struct wf_xfer *x, const void *data, uint32_t len)
+{
+	int ret;
+
+	if (data)
+		memcpy(p->buf, data, len);
+	*x = (struct wf_xfer){.op = WF_XFER_SEND,
+			      .buf = p->buf,
+			      .len = len,
+			      .mr = p->mr,
+			      .done = xfer_done,
+			      .arg = p};
+	ret = wf_ep_post(p->ep, x);
+	if (ret && !p->err)
+		p->err = ret;
+}
+
+static void on_recv(struct wf_ep *ep, struct wf_rx *rx)
+{
+	struct perf *p = wf_ep_ctx(ep);
+	struct advert a;
+
+	p->recvs++;
+	if (rx->len >= sizeof(a)) {
+		memcpy(&a, rx->data, sizeof(a));
+		if (a.magic == MAGIC_ADVERT) {
+			p->peer = a.buf;
+			p->have_peer = true;
+		} else if (a.magic == MAGIC_QUIT) {
+			p->quit = true;
+		}
+	}
+	/* The server echoes pings at once, from its own registered buffer. */
+	if (p->l && !p->quit)
+		send_bytes(p, &p->xfers[p->recvs % p->window], NULL, rx->len);
+	wf_rx_release(rx);
+}
+
+static const struct wf_ep_handlers handlers = {.recv = on_recv, .event = on_event};
+
+static int on_connect_request(struct wf_listener *l, const struct wf_conn_params *params,
+			      const struct wf_ep_handlers **h, void **ctx)
+{
+	struct perf *p = wf_listener_ctx(l);
+
+	(void)params;
+	if (p->connected)
+		return WF_REJECT_BUSY;
+	*h = &handlers;
+	*ctx = p;
+	return 0;
+}
+
+static const struct wf_listen_handlers listen_handlers = {.connect_request = on_connect_request};
+
+static int setup(struct perf *p)
+{
+	struct wf_transport_opts o;
+	const struct wf_transport_ops *ops = wf_transport_ops_find(p->kind);
+	size_t len = p->size < 4096 ? 4096 : p->size;
+	int ret;
+
+	if (!ops)
+		return -EINVAL;
+	wf_transport_opts_default(&o);
+	o.capsule_size = (p->size > 4096 ? p->size : 4096) + 64;
+	o.srq_depth = 512;
+	o.spin_us = p->spin_us;
+	ret = wf_transport_create(ops, &o, &p->t);
+	if (ret)
+		return ret;
+	ret = wf_poll_group_create(p->t, &p->pg);
+	if (ret)
+		return ret;
+	p->buf = aligned_alloc(4096, len);
+	p->xfers = calloc(p->window, sizeof(*p->xfers));
+	p->samples = calloc(MAX_SAMPLES, sizeof(*p->samples));
+	if (!p->buf || !p->xfers || !p->samples)
+		return -ENOMEM;
+	memset(p->buf, 0x5a, len);
+	return wf_mr_reg(p->t, p->buf, len, WF_ACCESS_REMOTE_READ | WF_ACCESS_REMOTE_WRITE, &p->mr);
+}
+
+static void teardown(struct perf *p)
+{
+	if (p->pg)
+		wf_poll_group_destroy(p->pg);
+	wf_mr_dereg(p->mr);
+	wf_transport_destroy(p->t);
+	free(p->buf);
+	free(p->xfers);
+	free(p->samples);
+}
+
+static int run_server(struct perf *p, int ready_fd)
+{
+	struct advert a = {.magic = MAGIC_ADVERT};
+	struct wf_xfer ax;
+	int ret;
+
+	ret = wf_listen(p->pg, p->addr, p->port, &listen_handlers, p, &p->l);
+	if (ret)
+		return ret;
+	if (ready_fd >= 0) {
+		if (write(ready_fd, "r", 1) != 1)
+			return -errno;
+		close(ready_fd);
+	}
+	/* No deadline: a server waits for its client however long that takes. */
+	while (!p->connected && !p->err)
+		if (wf_poll_group_poll(p->pg, 100) < 0)
+			return -EIO;
+	if (p->err)
+		return p->err;
+	a.buf = (struct wf_rdesc){.addr = (uintptr_t)p->buf, .len = p->size, .key = p->mr->key};
+	send_bytes(p, &ax, &a, sizeof(a));
+	while (!p->quit && !p->down && !p->err)
+		if (poll_once(p) < 0)
+			return -EIO;
+	return p->err;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void report_lat(struct perf *p, uint32_t n)
+{
+	double sum = 0;
+
+	qsort(p->samples, n, sizeof(double), cmp_double);
+	for (uint32_t i = 0; i < n; i++)
+		sum += p->samples[i];
+	printf("RESULT transport=%s test=%s size=%u iters=%u usec_typical=%.2f usec_avg=%.2f "
+	       "usec_p99=%.2f\n",
+	       p->kind, test_names[p->test], p->size, n, p->samples[n / 2], sum / n,
+	       p->samples[(uint32_t)(n * 0.99)]);
+}
+
+static int lat_test(struct perf *p)
+{
+	uint32_t n = p->iters < MAX_SAMPLES ? p->iters : MAX_SAMPLES;
+	struct wf_xfer x;
+	int ret;
+
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t recvs = p->recvs, done = p->done;
+		double t0 = now_us();
+
+		if (p->test == T_SEND_LAT) {
+			send_bytes(p, &x, NULL, p->size);
+			ret = wait_for(p, &p->recvs, recvs + 1);
+			if (!ret)
+				ret = wait_for(p, &p->done, done + 1);
+			p->samples[i] = (now_us() - t0) / 2;
+		} else {
+			x = (struct wf_xfer){.op = WF_XFER_READ,
+					     .buf = p->buf,
+					     .len = p->size,
+					     .mr = p->mr,
+					     .remote = p->peer,
+					     .done = xfer_done,
+					     .arg = p};
+			ret = wf_ep_post(p->ep, &x);
+			if (!ret)
+				ret = wait_for(p, &p->done, done + 1);
+			p->samples[i] = now_us() - t0;
+		}
+		if (ret)
+			return ret;
+	}
+	report_lat(p, n);
+	return 0;
+}
+
+static int bw_test(struct perf *p)
+{
+	enum wf_xfer_op op = p->test == T_WRITE_BW ? WF_XFER_WRITE : WF_XFER_READ;
+	uint32_t posted = 0, base = p->done;
+	double t0 = now_us(), secs;
+	int ret;
+
+	while (p->done - base < p->iters) {
+		while (posted < p->iters && posted - (p->done - base) < p->window) {
+			struct wf_xfer *x = &p->xfers[posted % p->window];
+
+			*x = (struct wf_xfer){.op = op,
+					      .buf = p->buf,
+					      .len = p->size,
+					      .mr = p->mr,
+					      .remote = p->peer,
+					      .done = xfer_done,
+					      .arg = p};
+			ret = wf_ep_post(p->ep, x);
+			if (ret)
+				return ret;
+			posted++;
+		}
+		if (p->err || p->down)
+			return p->err ? p->err : -ECONNRESET;
+		if (poll_once(p) < 0)
+			return -EIO;
+	}
+	secs = (now_us() - t0) / 1e6;
+	printf("RESULT transport=%s test=%s size=%u iters=%u window=%u mib_s=%.2f msg_s=%.0f\n",
+	       p->kind, test_names[p->test], p->size, p->iters, p->window,
+	       (double)p->size * p->iters / secs / (1 << 20), p->iters / secs);
+	return 0;
+}
+
+static int run_client(struct perf *p)
+{
+	struct wf_conn_params cp = {.version = WF_TRANSPORT_VERSION, .queue_depth = 128};
+	struct advert q = {.magic = MAGIC_QUIT};
+	struct wf_xfer x;
+	int ret;
+
+	cp.capsule_size = wf_transport_opts(p->t)->capsule_size;
+	snprintf(cp.host_id, sizeof(cp.host_id), "xport-perf-%d", (int)getpid());
+	ret = wf_connect(p->pg, p->addr, p->port, &cp, &handlers, p, WAIT_MS, &p->ep);
+	if (ret)
+		return ret;
+	ret = wait_for(p, &p->connected, 1);
+	while (!ret && !p->have_peer)
+		ret = wait_for(p, &p->recvs, p->recvs + 1);
+	if (ret)
+		return ret;
+	ret = p->test <= T_READ_LAT ? lat_test(p) : bw_test(p);
+	if (ret)
+		return ret;
+	send_bytes(p, &x, &q, sizeof(q));
+	return wait_for(p, &p->done, p->done + 1);
+}
+
+static void usage(const char *argv0)
+{
+	fprintf(stderr,
+		"usage: %s --transport verbs|tcp --addr A [--port P] --test "
+		"send_lat|read_lat|write_bw|read_bw [--size B] [--iters N] [--window W] "
+		"[--poll event|busy] [--spin-us U] [--role both|server|client]\n",
+		argv0);
+}
+
+static int parse(struct perf *p, int argc, char **argv, const char **role)
+{
+	static const struct option opts[] = {
+	    {"transport", required_argument, NULL, 'T'},
+	    {"addr", required_argument, NULL, 'a'},
+	    {"port", required_argument, NULL, 'p'},
+	    {"test", required_argument, NULL, 't'},
+	    {"size", required_argument, NULL, 's'},
+	    {"iters", required_argument, NULL, 'n'},
+	    {"window", required_argument, NULL, 'w'},
+	    {"poll", required_argument, NULL, 'P'},
+	    {"role", required_argument, NULL, 'r'},
+	    {"spin-us", required_argument, NULL, 'S'},
+	    {0},
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'T':
+			p->kind = optarg;
+			break;
+		case 'a':
+			p->addr = optarg;
+			break;
+		case 'p':
+			p->port = (uint16_t)atoi(optarg);
+			break;
+		case 't':
+			for (c = 0; c < 4 && strcmp(optarg, test_names[c]); c++)
+				;
+			if (c == 4)
+				return -EINVAL;
+			p->test = (enum test)c;
+			break;
+		case 's':
+			p->size = (uint32_t)strtoul(optarg, NULL, 0);
+			break;
+		case 'n':
+			p->iters = (uint32_t)strtoul(optarg, NULL, 0);
+			break;
+		case 'w':
+			p->window = (uint32_t)strtoul(optarg, NULL, 0);
+			break;
+		case 'P':
+			p->poll_mode = optarg;
+			break;
+		case 'r':
+			*role = optarg;
+			break;
+		case 'S':
+			p->spin_us = (uint32_t)strtoul(optarg, NULL, 0);
+			break;
+		default:
+			return -EINVAL;
+		}
+	}
+	if (!p->addr || p->size == 0 || p->iters == 0 || p->window == 0 || p->window > 4096)
+		return -EINVAL;
+	return 0;
+}
+
+static int run_role(struct perf *p, const char *role, int ready_fd)
+{
+	int ret = setup(p);
+
+	if (!ret)
+		ret = strcmp(role, "server") == 0 ? run_server(p, ready_fd) : run_client(p);
+	teardown(p);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	struct perf p = {.kind = "verbs",
+			 .poll_mode = "event",
+			 .port = 18600,
+			 .size = 4096,
+			 .iters = 1000,
+			 .window = 128};
+	const char *role = "both";
+	int ready[2], status, ret;
+	char c;
+	pid_t pid;
+
+	if (parse(&p, argc, argv, &role)) {
+		usage(argv[0]);
+		return 2;
+	}
+	if (strcmp(role, "both") != 0) {
+		ret = run_role(&p, role, -1);
+		goto out;
+	}
+	if (pipe(ready))
+		return 1;
+	pid = fork();
+	if (pid == 0) {
+		close(ready[0]);
+		_exit(run_role(&p, "server", ready[1]) ? 1 : 0);
+	}
+	close(ready[1]);
+	if (pid < 0 || read(ready[0], &c, 1) != 1) {
+		fprintf(stderr, "xport_perf: server did not start\n");
+		return 1;
+	}
+	ret = run_role(&p, "client", -1);
+	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
+		ret = ret ? ret : -EIO;
+out:
+	if (ret)
+		fprintf(stderr, "xport_perf %s %s: %s\n", p.kind, test_names[p.test],
+			strerror(-ret));
+	return ret ? 1 : 0;
+}
