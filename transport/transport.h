@@ -73,7 +73,7 @@ struct wf_mr {
 	struct wf_transport *transport;
 	void *addr;
 	size_t len;
-	uint32_t key;	 /* what a peer names in a wf_rdesc; 0 is never valid */
+	uint32_t key;	 /* what a peer names in a wf_rdesc; never 0 with remote access */
 	unsigned access; /* enum wf_access bits */
 };
 
