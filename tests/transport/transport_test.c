@@ -57,6 +57,7 @@ struct cli_ep {
 	enum wf_reject_reason reason;
 	long echoes;
 	void (*on_echo)(struct cli_ep *c, const struct wf_rx *rx);
+	void (*on_down)(struct cli_ep *c); /* from inside the DISCONNECTED handler */
 	void *arg;
 };
 
@@ -70,9 +71,10 @@ struct env {
 	struct wf_transport *ts, *tc; /* target, initiator */
 	struct wf_poll_group *ps, *pc;
 	struct wf_listener *l;
-	int outer;		 /* epoll over both poll group fds */
-	char *smem;		 /* GUARD + REGION + GUARD */
-	struct wf_mr *smr, *swo; /* REGION read+write; a write-only page */
+	struct wf_poll_group *extra; /* a case's own group, polled while set */
+	int outer;		     /* epoll over both poll group fds */
+	char *smem;		     /* GUARD + REGION + GUARD */
+	struct wf_mr *smr, *swo;     /* REGION read+write; a write-only page */
 	char *cmem;
 	struct wf_mr *cmr;
 	struct srv_conn *conns;
@@ -138,6 +140,8 @@ static void pump(struct env *e)
 
 	a = wf_poll_group_poll(e->ps, 0);
 	b = wf_poll_group_poll(e->pc, 0);
+	if (e->extra)
+		b += wf_poll_group_poll(e->extra, 0);
 	WF_CHECK(a >= 0 && b >= 0);
 	if (a == 0 && b == 0)
 		epoll_wait(e->outer, ev, 2, 2);
@@ -315,6 +319,8 @@ static void cli_event(struct wf_ep *ep, enum wf_ep_event ev, int status)
 	case WF_EP_DISCONNECTED:
 		c->disconnected++;
 		c->ep = NULL;
+		if (c->on_down)
+			c->on_down(c);
 		break;
 	}
 	WF_CHECK(c->connected + c->failed <= 1 && c->disconnected <= 1);
@@ -322,9 +328,9 @@ static void cli_event(struct wf_ep *ep, enum wf_ep_event ev, int status)
 
 static const struct wf_ep_handlers cli_handlers = {.recv = cli_recv, .event = cli_event};
 
-/* Start connecting as @host with @qd; the outcome lands in the returned cli_ep. */
-static struct cli_ep *cli_start(struct env *e, const char *host, uint16_t qd, uint16_t port,
-				int timeout_ms)
+/* Start connecting from @pg as @host with @qd; the outcome lands in the returned cli_ep. */
+static struct cli_ep *cli_start_on(struct env *e, struct wf_poll_group *pg, const char *host,
+				   uint16_t qd, uint16_t port, int timeout_ms)
 {
 	struct wf_conn_params p = {.version = WF_TRANSPORT_VERSION,
 				   .queue_depth = qd,
@@ -334,8 +340,14 @@ static struct cli_ep *cli_start(struct env *e, const char *host, uint16_t qd, ui
 	WF_CHECK(c);
 	c->env = e;
 	snprintf(p.host_id, sizeof(p.host_id), "%s", host);
-	WF_CHECK_EQ(wf_connect(e->pc, e->addr, port, &p, &cli_handlers, c, timeout_ms, &c->ep), 0);
+	WF_CHECK_EQ(wf_connect(pg, e->addr, port, &p, &cli_handlers, c, timeout_ms, &c->ep), 0);
 	return c;
+}
+
+static struct cli_ep *cli_start(struct env *e, const char *host, uint16_t qd, uint16_t port,
+				int timeout_ms)
+{
+	return cli_start_on(e, e->pc, host, qd, port, timeout_ms);
 }
 
 static struct cli_ep *cli_connect(struct env *e, const char *host)
@@ -928,6 +940,193 @@ static void case_timeout(struct env *e)
 	wf_poll_group_destroy(silent);
 }
 
+/* ---- backpressure: a target out of receive buffers stops reading, drops nothing ---- */
+
+#define HOLD_BUFS 8
+#define FLOOD	  64
+
+struct hold_srv {
+	struct wf_ep *ep;
+	struct wf_rx *held[FLOOD];
+	int nheld, total, max_held, gone;
+	uint32_t next;
+};
+
+static void hold_recv(struct wf_ep *ep, struct wf_rx *rx)
+{
+	struct hold_srv *h = wf_ep_ctx(ep);
+	struct cap_hdr c;
+
+	memcpy(&c, rx->data, sizeof(c));
+	/* In order and none lost, however long the target sat on its buffers. */
+	WF_CHECK_EQ(c.seq, h->next);
+	WF_CHECK(matches((char *)rx->data + sizeof(c), rx->len - sizeof(c), c.seq));
+	WF_CHECK(h->nheld < FLOOD);
+	h->next++;
+	h->held[h->nheld++] = rx;
+	h->total++;
+	if (h->nheld > h->max_held)
+		h->max_held = h->nheld;
+}
+
+static void hold_event(struct wf_ep *ep, enum wf_ep_event ev, int status)
+{
+	struct hold_srv *h = wf_ep_ctx(ep);
+
+	(void)status;
+	if (ev == WF_EP_CONNECTED)
+		h->ep = ep;
+	else
+		h->gone++;
+}
+
+static const struct wf_ep_handlers hold_handlers = {.recv = hold_recv, .event = hold_event};
+
+static int hold_request(struct wf_listener *l, const struct wf_conn_params *params,
+			const struct wf_ep_handlers **h, void **ctx)
+{
+	(void)params;
+	*h = &hold_handlers;
+	*ctx = wf_listener_ctx(l);
+	return 0;
+}
+
+static const struct wf_listen_handlers hold_listen = {.connect_request = hold_request};
+
+static void release_held(struct hold_srv *h)
+{
+	while (h->nheld)
+		wf_rx_release(h->held[--h->nheld]);
+}
+
+static void post_capsules(struct cli_ep *c, struct sender *s, int n)
+{
+	for (int i = 0; i < n; i++) {
+		capsule(s->bufs + i * 256, 256, (uint32_t)i, (uint32_t)i);
+		s->x[i] = (struct wf_xfer){.op = WF_XFER_SEND,
+					   .buf = s->bufs + i * 256,
+					   .len = 256,
+					   .done = send_done,
+					   .arg = s};
+		WF_CHECK_EQ(wf_ep_post(c->ep, &s->x[i]), 0);
+	}
+}
+
+static void case_backpressure(struct env *e)
+{
+	struct wf_transport_opts o = e->opts;
+	struct sender *s = calloc(1, sizeof(*s));
+	struct hold_srv h = {0};
+	struct wf_transport *t;
+	struct wf_listener *l;
+	struct cli_ep *c;
+	uint64_t t0;
+
+	WF_CHECK(s);
+	s->bufs = malloc(FLOOD * 256);
+	WF_CHECK(s->bufs);
+	o.srq_depth = HOLD_BUFS;
+	WF_CHECK_EQ(wf_transport_create(wf_transport_ops_find(e->kind), &o, &t), 0);
+	WF_CHECK_EQ(wf_poll_group_create(t, &e->extra), 0);
+	WF_CHECK_EQ(wf_listen(e->extra, e->addr, 0, &hold_listen, &h, &l), 0);
+	c = cli_start(e, "flood", QD, wf_listener_port(l), WAIT_MS);
+	WAIT_FOR(e, c->connected && h.ep);
+	post_capsules(c, s, FLOOD);
+	/* The target keeps every capsule: no more than its buffers may arrive. */
+	for (t0 = now_ms(); now_ms() - t0 < 300;)
+		pump(e);
+	WF_CHECK_EQ(h.total, HOLD_BUFS);
+	/* Give them back: the rest flows. */
+	for (t0 = now_ms(); h.total < FLOOD;) {
+		release_held(&h);
+		pump(e);
+		WF_CHECK(now_ms() - t0 < WAIT_MS);
+	}
+	release_held(&h);
+	WF_CHECK(h.max_held <= HOLD_BUFS);
+	for (int i = 0; i < FLOOD; i++)
+		WAIT_FOR(e, s->done[i] == 1);
+	wf_ep_disconnect(c->ep);
+	WAIT_FOR(e, c->disconnected && h.gone);
+	free(c);
+	wf_listener_close(l);
+	wf_poll_group_destroy(e->extra);
+	e->extra = NULL;
+	wf_transport_destroy(t);
+	free(s->bufs);
+	free(s);
+}
+
+/* ---- handlers that take other endpoints down, and destroying a busy group ---- */
+
+static void disconnect_arg(struct cli_ep *c)
+{
+	struct cli_ep *other = c->arg;
+
+	if (other->ep)
+		wf_ep_disconnect(other->ep);
+}
+
+static void post_reads(struct env *e, struct cli_ep *c, struct wf_xfer *x, struct op_wait *w, int n)
+{
+	const uint32_t len = 256u << 10;
+
+	for (int i = 0; i < n; i++) {
+		x[i] = (struct wf_xfer){.op = WF_XFER_READ,
+					.buf = e->cmem + (size_t)i * len,
+					.len = len,
+					.mr = e->cmr,
+					.remote = srv_region(e, (size_t)i * len, len),
+					.done = op_done,
+					.arg = &w[i]};
+		WF_CHECK_EQ(wf_ep_post(c->ep, &x[i]), 0);
+	}
+}
+
+static void case_reentrant(struct env *e)
+{
+	char ha[WF_HOST_ID_MAX], hb[WF_HOST_ID_MAX], hc[WF_HOST_ID_MAX], hd[WF_HOST_ID_MAX];
+	struct cli_ep *a = cli_connect(e, host_name(e, "first", ha, sizeof(ha)));
+	struct cli_ep *b = cli_connect(e, host_name(e, "second", hb, sizeof(hb)));
+	struct cli_ep *c = cli_connect(e, host_name(e, "third", hc, sizeof(hc)));
+	struct op_wait w[4] = {{0}};
+	struct wf_xfer x[4];
+	struct wf_poll_group *pg;
+	struct cli_ep *d;
+
+	/* The target drops A; A's handler takes B down from inside the poll loop. */
+	post_reads(e, b, x, w, 4);
+	a->on_down = disconnect_arg;
+	a->arg = b;
+	wf_ep_disconnect(srv_find(e, ha)->ep);
+	WAIT_FOR(e, a->disconnected && b->disconnected);
+	WF_CHECK(a->status < 0);
+	WF_CHECK_EQ(b->status, 0);
+	for (int i = 0; i < 4; i++)
+		WF_CHECK(w[i].done == 1 && (w[i].status == 0 || w[i].status == -ECONNRESET));
+	echo_some(e, c, 16);
+	WAIT_FOR(e, !srv_find(e, ha) && !srv_find(e, hb));
+
+	/* Destroying a group with a live endpoint and xfers queued runs its handlers. */
+	WF_CHECK_EQ(wf_poll_group_create(e->tc, &pg), 0);
+	e->extra = pg;
+	d = cli_start_on(e, pg, host_name(e, "fourth", hd, sizeof(hd)), QD, wf_listener_port(e->l),
+			 WAIT_MS);
+	WAIT_FOR(e, d->connected && srv_find(e, hd) && srv_find(e, hd)->ep);
+	memset(w, 0, sizeof(w));
+	post_reads(e, d, x, w, 4);
+	e->extra = NULL;
+	wf_poll_group_destroy(pg);
+	WF_CHECK_EQ(d->disconnected, 1);
+	for (int i = 0; i < 4; i++)
+		WF_CHECK(w[i].done == 1 && w[i].status == -ECONNRESET);
+	WAIT_FOR(e, !srv_find(e, hd));
+	free(a);
+	free(b);
+	free(d);
+	cli_close(e, c);
+}
+
 /* ---- 1000 connect/disconnect cycles: no growth in fds or memory ---- */
 
 static int count_fds(void)
@@ -968,10 +1167,19 @@ struct test_case {
 };
 
 static const struct test_case cases[] = {
-    {"connect", case_connect}, {"capsules", case_capsules}, {"rw", case_rw},
-    {"qd", case_qd},	       {"many", case_many},	    {"peer_gone", case_peer_gone},
-    {"access", case_access},   {"refused", case_refused},   {"reject", case_reject},
-    {"timeout", case_timeout}, {"cycles", case_cycles},
+    {"connect", case_connect},
+    {"capsules", case_capsules},
+    {"rw", case_rw},
+    {"qd", case_qd},
+    {"many", case_many},
+    {"peer_gone", case_peer_gone},
+    {"access", case_access},
+    {"refused", case_refused},
+    {"reject", case_reject},
+    {"timeout", case_timeout},
+    {"backpressure", case_backpressure},
+    {"reentrant", case_reentrant},
+    {"cycles", case_cycles},
 };
 
 static void *must_alloc(size_t len)
