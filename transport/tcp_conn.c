@@ -61,18 +61,27 @@ static int bound_port(int fd, uint16_t *port)
 	return 0;
 }
 
+/* A non-blocking stream socket of the family @addr resolves to, and the address. */
+static int open_socket(const char *addr, uint16_t port, struct sockaddr_storage *ss, socklen_t *len,
+		       int *fd)
+{
+	int ret = resolve(addr, port, ss, len);
+
+	if (ret)
+		return ret;
+	*fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	return *fd < 0 ? -errno : 0;
+}
+
 static int listen_socket(const char *addr, uint16_t port, int *out)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
 	int fd, one = 1, ret;
 
-	ret = resolve(addr, port, &ss, &len);
+	ret = open_socket(addr, port, &ss, &len, &fd);
 	if (ret)
 		return ret;
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
 	    bind(fd, (struct sockaddr *)&ss, len) || listen(fd, SOMAXCONN)) {
 		ret = -errno;
@@ -189,12 +198,9 @@ int wf_tcp_connect(struct wf_poll_group *base, const char *addr, uint16_t port, 
 	socklen_t len;
 	int fd, ret;
 
-	ret = resolve(addr, port, &ss, &len);
+	ret = open_socket(addr, port, &ss, &len, &fd);
 	if (ret)
 		return ret;
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
 	ret = set_nodelay(fd);
 	if (!ret)
 		ret = wf_tcp_ep_alloc(pg, fd, &ep);

@@ -245,6 +245,19 @@ static void consume(struct wf_tcp_ep *ep, const struct tx_item *items, int n, si
 	}
 }
 
+/* A failed read or write: 0 to retry when ready again (readiness spent on EAGAIN), -1 if down. */
+static int sock_error(struct wf_tcp_ep *ep, int err, bool *ready)
+{
+	if (err == EAGAIN || err == EWOULDBLOCK) {
+		*ready = false;
+		return 0;
+	}
+	if (err == EINTR)
+		return 0;
+	wf_tcp_ep_down(ep, -err);
+	return -1;
+}
+
 /* One writev of up to @max PDUs: 1 if bytes went out, 0 if blocked, -1 if now down. */
 static int tx_once(struct wf_tcp_ep *ep, int max)
 {
@@ -272,18 +285,10 @@ static int tx_once(struct wf_tcp_ep *ep, int max)
 	err = errno;
 	if (locked)
 		wf_tcp_mr_unlock(ep->pg->t);
-	if (ret >= 0) {
-		consume(ep, items, n, (size_t)ret);
-		return 1;
-	}
-	if (err == EAGAIN || err == EWOULDBLOCK) {
-		ep->can_write = false;
-		return 0;
-	}
-	if (err == EINTR)
-		return 1;
-	wf_tcp_ep_down(ep, -err);
-	return -1;
+	if (ret < 0)
+		return sock_error(ep, err, &ep->can_write);
+	consume(ep, items, n, (size_t)ret);
+	return 1;
 }
 
 static bool tx_pending(const struct wf_tcp_ep *ep)
@@ -651,14 +656,7 @@ static ssize_t rx_read(struct wf_tcp_ep *ep, void *buf, size_t len)
 		wf_tcp_ep_down(ep, -ECONNRESET);
 		return -1;
 	}
-	if (errno == EAGAIN || errno == EWOULDBLOCK) {
-		ep->can_read = false;
-		return 0;
-	}
-	if (errno == EINTR)
-		return 0;
-	wf_tcp_ep_down(ep, -errno);
-	return -1;
+	return sock_error(ep, errno, &ep->can_read);
 }
 
 /* WRITE data lands in registered memory: re-check under the lock the copy runs in. */

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "tests/lib/check.h"
+#include "tests/transport/wait.h"
 #include "transport/tcp_priv.h"
 
 #define WAIT_MS 5000
@@ -35,32 +36,13 @@ struct wenv {
 	int honest_up, honest_down, honest_sent;
 };
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void pump(struct wenv *w)
 {
 	WF_CHECK(wf_poll_group_poll(w->ps, 1) >= 0);
 	WF_CHECK(wf_poll_group_poll(w->pc, 1) >= 0);
 }
 
-#define WAIT_FOR(w, cond)                                                                          \
-	do {                                                                                       \
-		uint64_t wf_t0_ = now_ms();                                                        \
-		while (!(cond)) {                                                                  \
-			pump(w);                                                                   \
-			if (now_ms() - wf_t0_ > WAIT_MS) {                                         \
-				fprintf(stderr, "%s:%d: timed out waiting for %s\n", __FILE__,     \
-					__LINE__, #cond);                                          \
-				exit(1);                                                           \
-			}                                                                          \
-		}                                                                                  \
-	} while (0)
+#define WAIT_FOR(w, cond) WF_WAIT_FOR(pump(w), cond, WAIT_MS)
 
 static void srv_recv(struct wf_ep *ep, struct wf_rx *rx)
 {
@@ -170,7 +152,7 @@ static struct wf_tcp_pdu pdu(uint8_t type, uint32_t len, uint64_t tag)
 /* Read exactly @len bytes while the poll groups run; false on EOF or reset. */
 static bool raw_read(struct wenv *w, int fd, void *buf, size_t len)
 {
-	uint64_t t0 = now_ms();
+	uint64_t t0 = wf_test_now_ms();
 	size_t got = 0;
 
 	while (got < len) {
@@ -182,7 +164,7 @@ static bool raw_read(struct wenv *w, int fd, void *buf, size_t len)
 			got += (size_t)n;
 		else
 			pump(w);
-		WF_CHECK(now_ms() - t0 < WAIT_MS);
+		WF_CHECK(wf_test_now_ms() - t0 < WAIT_MS);
 	}
 	return true;
 }

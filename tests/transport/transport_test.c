@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "tests/lib/check.h"
+#include "tests/transport/wait.h"
 #include "transport/transport.h"
 
 #define WAIT_MS	   10000      /* the longest any single step may take */
@@ -91,14 +92,6 @@ struct cap_hdr {
 	uint32_t len;
 };
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static uint8_t pattern_byte(uint32_t seed, size_t i)
 {
 	return (uint8_t)(seed * 131u + i * 7u + (i >> 8) + 1);
@@ -147,18 +140,7 @@ static void pump(struct env *e)
 		epoll_wait(e->outer, ev, 2, 2);
 }
 
-#define WAIT_FOR(e, cond)                                                                          \
-	do {                                                                                       \
-		uint64_t wf_t0_ = now_ms();                                                        \
-		while (!(cond)) {                                                                  \
-			pump(e);                                                                   \
-			if (now_ms() - wf_t0_ > WAIT_MS) {                                         \
-				fprintf(stderr, "%s:%d: timed out waiting for %s\n", __FILE__,     \
-					__LINE__, #cond);                                          \
-				exit(1);                                                           \
-			}                                                                          \
-		}                                                                                  \
-	} while (0)
+#define WAIT_FOR(e, cond) WF_WAIT_FOR(pump(e), cond, WAIT_MS)
 
 /* ---- target side ---- */
 
@@ -628,8 +610,8 @@ static void case_qd(struct env *e)
 	q->c->arg = q;
 	for (int i = 0; i < QD; i++)
 		qd_post(q, i);
-	t0 = now_ms();
-	while (now_ms() - t0 < (uint64_t)e->duration_s * 1000) {
+	t0 = wf_test_now_ms();
+	while (wf_test_now_ms() - t0 < (uint64_t)e->duration_s * 1000) {
 		int busy = qd_busy(q);
 
 		if (busy < lowest)
@@ -638,7 +620,7 @@ static void case_qd(struct env *e)
 	}
 	q->stop = true;
 	WAIT_FOR(e, qd_busy(q) == 0);
-	ms = now_ms() - t0;
+	ms = wf_test_now_ms() - t0;
 	printf("  qd %d for %llu ms: %ld ops (%.0f/s), %.1f MiB/s; fewest slots busy %ld\n", QD,
 	       (unsigned long long)ms, q->ops, q->ops * 1000.0 / (double)ms,
 	       q->bytes / 1048576.0 * 1000.0 / (double)ms, lowest);
@@ -722,6 +704,20 @@ static void case_many(struct env *e)
 
 /* ---- a peer that disconnects mid-transfer ---- */
 
+/* Post @n capsules of 256 bytes, seq 0..n-1, from @s->bufs. */
+static void post_capsules(struct cli_ep *c, struct sender *s, int n)
+{
+	for (int i = 0; i < n; i++) {
+		capsule(s->bufs + i * 256, 256, (uint32_t)i, (uint32_t)i);
+		s->x[i] = (struct wf_xfer){.op = WF_XFER_SEND,
+					   .buf = s->bufs + i * 256,
+					   .len = 256,
+					   .done = send_done,
+					   .arg = s};
+		WF_CHECK_EQ(wf_ep_post(c->ep, &s->x[i]), 0);
+	}
+}
+
 static void echo_some(struct env *e, struct cli_ep *c, int n)
 {
 	struct sender *s = calloc(1, sizeof(*s));
@@ -730,15 +726,7 @@ static void echo_some(struct env *e, struct cli_ep *c, int n)
 	WF_CHECK(s && n <= QD);
 	s->bufs = malloc((size_t)n * 256);
 	WF_CHECK(s->bufs);
-	for (int i = 0; i < n; i++) {
-		capsule(s->bufs + i * 256, 256, (uint32_t)i, (uint32_t)(i + 7));
-		s->x[i] = (struct wf_xfer){.op = WF_XFER_SEND,
-					   .buf = s->bufs + i * 256,
-					   .len = 256,
-					   .done = send_done,
-					   .arg = s};
-		WF_CHECK_EQ(wf_ep_post(c->ep, &s->x[i]), 0);
-	}
+	post_capsules(c, s, n);
 	WAIT_FOR(e, c->echoes == want);
 	for (int i = 0; i < n; i++)
 		WAIT_FOR(e, s->done[i] == 1);
@@ -882,14 +870,14 @@ static void case_refused(struct env *e)
 	port = wf_listener_port(l);
 	wf_listener_close(l);
 	pump(e);
-	t0 = now_ms();
+	t0 = wf_test_now_ms();
 	c = cli_start(e, "refused", QD, port, 5000);
 	WAIT_FOR(e, c->failed || c->connected);
 	WF_CHECK_EQ(c->failed, 1);
 	WF_CHECK_EQ(c->status, -ECONNREFUSED);
 	WF_CHECK_EQ(c->reason, WF_REJECT_NONE);
-	WF_CHECK(now_ms() - t0 < 3000);
-	printf("  refused after %llu ms: %s\n", (unsigned long long)(now_ms() - t0),
+	WF_CHECK(wf_test_now_ms() - t0 < 3000);
+	printf("  refused after %llu ms: %s\n", (unsigned long long)(wf_test_now_ms() - t0),
 	       wf_reject_reason_str(c->reason));
 	free(c);
 }
@@ -928,10 +916,10 @@ static void case_timeout(struct env *e)
 	/* A listener whose poll group nobody polls never answers. */
 	WF_CHECK_EQ(wf_poll_group_create(e->ts, &silent), 0);
 	WF_CHECK_EQ(wf_listen(silent, e->addr, 0, &srv_listen, e, &l), 0);
-	t0 = now_ms();
+	t0 = wf_test_now_ms();
 	c = cli_start(e, "patient", QD, wf_listener_port(l), 300);
 	WAIT_FOR(e, c->failed || c->connected);
-	ms = now_ms() - t0;
+	ms = wf_test_now_ms() - t0;
 	WF_CHECK_EQ(c->failed, 1);
 	WF_CHECK_EQ(c->status, -ETIMEDOUT);
 	WF_CHECK(ms >= 250 && ms < 3000);
@@ -999,19 +987,6 @@ static void release_held(struct hold_srv *h)
 		wf_rx_release(h->held[--h->nheld]);
 }
 
-static void post_capsules(struct cli_ep *c, struct sender *s, int n)
-{
-	for (int i = 0; i < n; i++) {
-		capsule(s->bufs + i * 256, 256, (uint32_t)i, (uint32_t)i);
-		s->x[i] = (struct wf_xfer){.op = WF_XFER_SEND,
-					   .buf = s->bufs + i * 256,
-					   .len = 256,
-					   .done = send_done,
-					   .arg = s};
-		WF_CHECK_EQ(wf_ep_post(c->ep, &s->x[i]), 0);
-	}
-}
-
 static void case_backpressure(struct env *e)
 {
 	struct wf_transport_opts o = e->opts;
@@ -1033,14 +1008,14 @@ static void case_backpressure(struct env *e)
 	WAIT_FOR(e, c->connected && h.ep);
 	post_capsules(c, s, FLOOD);
 	/* The target keeps every capsule: no more than its buffers may arrive. */
-	for (t0 = now_ms(); now_ms() - t0 < 300;)
+	for (t0 = wf_test_now_ms(); wf_test_now_ms() - t0 < 300;)
 		pump(e);
 	WF_CHECK_EQ(h.total, HOLD_BUFS);
 	/* Give them back: the rest flows. */
-	for (t0 = now_ms(); h.total < FLOOD;) {
+	for (t0 = wf_test_now_ms(); h.total < FLOOD;) {
 		release_held(&h);
 		pump(e);
-		WF_CHECK(now_ms() - t0 < WAIT_MS);
+		WF_CHECK(wf_test_now_ms() - t0 < WAIT_MS);
 	}
 	release_held(&h);
 	WF_CHECK(h.max_held <= HOLD_BUFS);
@@ -1305,7 +1280,7 @@ int main(int argc, char **argv)
 	wf_log_init(&e.log, "transport_test", level, STDERR_FILENO);
 	env_up(&e);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		uint64_t t0 = now_ms();
+		uint64_t t0 = wf_test_now_ms();
 
 		if (only && strcmp(only, cases[i].name) != 0)
 			continue;
@@ -1313,7 +1288,7 @@ int main(int argc, char **argv)
 		fflush(stdout);
 		cases[i].run(&e);
 		printf("%s: %s ok (%llu ms)\n", e.kind, cases[i].name,
-		       (unsigned long long)(now_ms() - t0));
+		       (unsigned long long)(wf_test_now_ms() - t0));
 		fflush(stdout);
 		ran++;
 	}
