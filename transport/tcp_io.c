@@ -30,10 +30,11 @@
 
 #include "transport/tcp_priv.h"
 
-#define TX_ITEMS     16	 /* PDUs per writev */
-#define TX_ROUNDS    8	 /* writevs per endpoint turn */
-#define RX_STEPS     128 /* reads per endpoint turn, so one peer cannot hog the group */
-#define LAST_WAIT_MS 100 /* how long TERM/REJECT may wait for the socket */
+#define TX_ITEMS     16	  /* PDUs per writev */
+#define TX_ROUNDS    8	  /* writevs per endpoint turn */
+#define RX_STEPS     256  /* rx steps per endpoint turn, so one peer cannot hog the group */
+#define RX_DIRECT    8192 /* a payload at least this big skips the read-ahead buffer */
+#define LAST_WAIT_MS 100  /* how long TERM/REJECT may wait for the socket */
 #define MAX_ERRNO    4095
 
 struct tx_item {
@@ -659,6 +660,38 @@ static ssize_t rx_read(struct wf_tcp_ep *ep, void *buf, size_t len)
 	return sock_error(ep, errno, &ep->can_read);
 }
 
+static uint32_t ra_avail(const struct wf_tcp_ep *ep)
+{
+	return ep->ra_tail - ep->ra_head;
+}
+
+/*
+ * Move up to @len bytes of the stream to @dst: from the read-ahead buffer
+ * while it has any, straight from the socket for a large payload, else by
+ * refilling the buffer with one read that usually holds many small PDUs.
+ */
+static ssize_t rx_copy(struct wf_tcp_ep *ep, char *dst, size_t len)
+{
+	size_t n = ra_avail(ep);
+	ssize_t got;
+
+	if (!n && len >= RX_DIRECT)
+		return rx_read(ep, dst, len);
+	if (!n) {
+		ep->ra_head = ep->ra_tail = 0;
+		got = rx_read(ep, ep->ra, sizeof(ep->ra));
+		if (got <= 0)
+			return got;
+		ep->ra_tail = (uint32_t)got;
+		n = (size_t)got;
+	}
+	if (n > len)
+		n = len;
+	memcpy(dst, ep->ra + ep->ra_head, n);
+	ep->ra_head += (uint32_t)n;
+	return (ssize_t)n;
+}
+
 /* WRITE data lands in registered memory: re-check under the lock the copy runs in. */
 static ssize_t rx_body_write(struct wf_tcp_ep *ep, uint32_t len)
 {
@@ -668,7 +701,7 @@ static ssize_t rx_body_write(struct wf_tcp_ep *ep, uint32_t len)
 	wf_tcp_mr_rdlock(ep->pg->t);
 	if (wf_tcp_mr_find(ep->pg->t, le32toh(w->rkey), le64toh(w->raddr), len,
 			   WF_ACCESS_REMOTE_WRITE))
-		n = rx_read(ep, ep->rx_dst + ep->rx_poff, len - ep->rx_poff);
+		n = rx_copy(ep, ep->rx_dst + ep->rx_poff, len - ep->rx_poff);
 	wf_tcp_mr_unlock(ep->pg->t);
 	if (n == -2) {
 		access_violation(ep, le64toh(w->tag));
@@ -689,7 +722,7 @@ static void rx_step(struct wf_tcp_ep *ep)
 		return;
 	}
 	if (!ep->rx_body) {
-		n = rx_read(ep, (char *)&ep->rx_wire + ep->rx_hoff,
+		n = rx_copy(ep, (char *)&ep->rx_wire + ep->rx_hoff,
 			    sizeof(ep->rx_wire) - ep->rx_hoff);
 		if (n > 0)
 			ep->rx_hoff += (uint32_t)n;
@@ -698,7 +731,7 @@ static void rx_step(struct wf_tcp_ep *ep)
 	if (ep->rx_wire.type == WF_TCP_WRITE)
 		n = rx_body_write(ep, len);
 	else
-		n = rx_read(ep, ep->rx_dst + ep->rx_poff, len - ep->rx_poff);
+		n = rx_copy(ep, ep->rx_dst + ep->rx_poff, len - ep->rx_poff);
 	if (n > 0)
 		ep->rx_poff += (uint32_t)n;
 	if (n > 0 && ep->rx_poff == len)
@@ -708,7 +741,8 @@ static void rx_step(struct wf_tcp_ep *ep)
 static bool rx_ready(const struct wf_tcp_ep *ep)
 {
 	return ep->state != WF_TCP_EP_DOWN && ep->stall == WF_TCP_STALL_NONE &&
-	       (ep->can_read || (!ep->rx_body && ep->rx_hoff == sizeof(ep->rx_wire)));
+	       (ep->can_read || ra_avail(ep) ||
+		(!ep->rx_body && ep->rx_hoff == sizeof(ep->rx_wire)));
 }
 
 bool wf_tcp_ep_progress(struct wf_tcp_ep *ep)

@@ -55,6 +55,8 @@ enum wf_tcp_pdu_type {
 
 /* Replies (and handshake PDUs) an endpoint can owe its peer at once. */
 #define WF_TCP_CTL_DEPTH 64
+/* Read-ahead per endpoint: one read(2) takes in many small PDUs. */
+#define WF_TCP_RA_BYTES 16384
 /* How long a target waits for a CONNECT PDU after the TCP accept. */
 #define WF_TCP_HELLO_TIMEOUT_MS 10000
 
@@ -202,6 +204,10 @@ struct wf_tcp_ep {
 
 	struct wf_conn_wire hello_out; /* CONNECT or ACCEPT payload */
 	struct wf_conn_wire hello_in;
+
+	/* Stream bytes read ahead of the PDU being parsed: ra[ra_head..ra_tail). */
+	uint32_t ra_head, ra_tail;
+	char ra[WF_TCP_RA_BYTES];
 };
 
 struct wf_tcp_pg {
