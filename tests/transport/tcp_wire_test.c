@@ -1,0 +1,327 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The TCP transport against a hostile peer: a raw socket speaks the PDU
+ * format by hand and breaks it in one way per case. Each time the target
+ * must close that connection (with a log line, -EPROTO to its handler, or a
+ * TERM naming the request for an access violation) while an honest weft
+ * endpoint in the same poll group keeps being served.
+ */
+#include <arpa/inet.h>
+#include <endian.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tests/lib/check.h"
+#include "tests/transport/wait.h"
+#include "transport/tcp_priv.h"
+
+#define WAIT_MS 5000
+
+struct wenv {
+	struct wf_log log;
+	struct wf_transport *ts, *tc;
+	struct wf_poll_group *ps, *pc;
+	struct wf_listener *l;
+	struct wf_mr *mr;
+	char mem[4096];
+	int accepted, down, down_status, received;
+	struct wf_ep *honest;
+	int honest_up, honest_down, honest_sent;
+};
+
+static void pump(struct wenv *w)
+{
+	WF_CHECK(wf_poll_group_poll(w->ps, 1) >= 0);
+	WF_CHECK(wf_poll_group_poll(w->pc, 1) >= 0);
+}
+
+#define WAIT_FOR(w, cond) WF_WAIT_FOR(pump(w), cond, WAIT_MS)
+
+static void srv_recv(struct wf_ep *ep, struct wf_rx *rx)
+{
+	struct wenv *w = wf_ep_ctx(ep);
+
+	w->received++;
+	wf_rx_release(rx);
+}
+
+static void srv_event(struct wf_ep *ep, enum wf_ep_event ev, int status)
+{
+	struct wenv *w = wf_ep_ctx(ep);
+
+	if (ev == WF_EP_CONNECTED) {
+		w->accepted++;
+		return;
+	}
+	w->down++;
+	w->down_status = status;
+}
+
+static const struct wf_ep_handlers srv_handlers = {.recv = srv_recv, .event = srv_event};
+
+static int srv_request(struct wf_listener *l, const struct wf_conn_params *p,
+		       const struct wf_ep_handlers **h, void **ctx)
+{
+	(void)p;
+	*h = &srv_handlers;
+	*ctx = wf_listener_ctx(l);
+	return 0;
+}
+
+static const struct wf_listen_handlers srv_listen = {.connect_request = srv_request};
+
+static void honest_recv(struct wf_ep *ep, struct wf_rx *rx)
+{
+	(void)ep;
+	wf_rx_release(rx);
+}
+
+static void honest_event(struct wf_ep *ep, enum wf_ep_event ev, int status)
+{
+	struct wenv *w = wf_ep_ctx(ep);
+
+	(void)status;
+	if (ev == WF_EP_CONNECTED)
+		w->honest_up++;
+	else
+		w->honest_down++;
+}
+
+static const struct wf_ep_handlers honest_handlers = {.recv = honest_recv, .event = honest_event};
+
+static void honest_done(struct wf_xfer *x, int status)
+{
+	struct wenv *w = x->arg;
+
+	WF_CHECK_EQ(status, 0);
+	w->honest_sent++;
+}
+
+static struct wf_conn_params params(const char *host)
+{
+	struct wf_conn_params p = {
+	    .version = WF_TRANSPORT_VERSION, .queue_depth = 32, .capsule_size = 4096 + 64};
+
+	snprintf(p.host_id, sizeof(p.host_id), "%s", host);
+	return p;
+}
+
+/* The honest endpoint still gets a capsule through to the target. */
+static void check_honest(struct wenv *w)
+{
+	char msg[64] = "still here";
+	int got = w->received, sent = w->honest_sent;
+	struct wf_xfer x = {
+	    .op = WF_XFER_SEND, .buf = msg, .len = sizeof(msg), .done = honest_done, .arg = w};
+
+	WF_CHECK_EQ(w->honest_down, 0);
+	WF_CHECK_EQ(wf_ep_post(w->honest, &x), 0);
+	WAIT_FOR(w, w->received == got + 1 && w->honest_sent == sent + 1);
+}
+
+static int raw_connect(struct wenv *w)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(wf_listener_port(w->l))};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	WF_CHECK(fd >= 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	WF_CHECK_EQ(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+static void raw_pdu(int fd, const struct wf_tcp_pdu *h, const void *payload, size_t len)
+{
+	WF_CHECK_EQ(send(fd, h, sizeof(*h), MSG_NOSIGNAL), sizeof(*h));
+	if (len)
+		WF_CHECK_EQ(send(fd, payload, len, MSG_NOSIGNAL), (long long)len);
+}
+
+static struct wf_tcp_pdu pdu(uint8_t type, uint32_t len, uint64_t tag)
+{
+	return (struct wf_tcp_pdu){.type = type, .len = htole32(len), .tag = htole64(tag)};
+}
+
+/* Read exactly @len bytes while the poll groups run; false on EOF or reset. */
+static bool raw_read(struct wenv *w, int fd, void *buf, size_t len)
+{
+	uint64_t t0 = wf_test_now_ms();
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = recv(fd, (char *)buf + got, len - got, MSG_DONTWAIT);
+
+		if (n == 0 || (n < 0 && errno != EAGAIN))
+			return false;
+		if (n > 0)
+			got += (size_t)n;
+		else
+			pump(w);
+		WF_CHECK(wf_test_now_ms() - t0 < WAIT_MS);
+	}
+	return true;
+}
+
+static void expect_closed(struct wenv *w, int fd)
+{
+	char c;
+
+	WF_CHECK(!raw_read(w, fd, &c, 1));
+	close(fd);
+}
+
+static int raw_handshake(struct wenv *w)
+{
+	struct wf_conn_params p = params("raw"), got;
+	struct wf_conn_wire cw;
+	struct wf_tcp_pdu h = pdu(WF_TCP_CONNECT, sizeof(cw), 0);
+	int fd = raw_connect(w), accepted = w->accepted;
+
+	wf_conn_encode(&p, &cw);
+	raw_pdu(fd, &h, &cw, sizeof(cw));
+	WF_CHECK(raw_read(w, fd, &h, sizeof(h)));
+	WF_CHECK_EQ(h.type, WF_TCP_ACCEPT);
+	WF_CHECK_EQ(le32toh(h.len), sizeof(cw));
+	WF_CHECK(raw_read(w, fd, &cw, sizeof(cw)));
+	WF_CHECK_EQ(wf_conn_decode(&cw, sizeof(cw), &got), WF_REJECT_NONE);
+	WF_CHECK_EQ(got.capsule_size, p.capsule_size);
+	WAIT_FOR(w, w->accepted == accepted + 1);
+	return fd;
+}
+
+/* After a good handshake, send @h (+ @len bytes) and expect the target to drop us. */
+static void expect_dropped(struct wenv *w, struct wf_tcp_pdu h, size_t len, int status)
+{
+	static char junk[8192];
+	int fd = raw_handshake(w), down = w->down;
+
+	raw_pdu(fd, &h, junk, len);
+	WAIT_FOR(w, w->down == down + 1);
+	WF_CHECK_EQ(w->down_status, status);
+	expect_closed(w, fd);
+	check_honest(w);
+}
+
+static void case_junk_before_handshake(struct wenv *w)
+{
+	unsigned char junk[64];
+	int fd = raw_connect(w), accepted = w->accepted;
+
+	memset(junk, 0xff, sizeof(junk));
+	WF_CHECK_EQ(send(fd, junk, sizeof(junk), MSG_NOSIGNAL), sizeof(junk));
+	expect_closed(w, fd);
+	WF_CHECK_EQ(w->accepted, accepted);
+	check_honest(w);
+}
+
+static void case_bad_connect(struct wenv *w)
+{
+	struct wf_conn_wire cw;
+	struct wf_conn_params p = params("raw");
+	struct wf_tcp_pdu h = pdu(WF_TCP_CONNECT, sizeof(cw), 0);
+	struct wf_reject_wire rej;
+	int fd = raw_connect(w);
+
+	wf_conn_encode(&p, &cw);
+	cw.magic = 0;
+	raw_pdu(fd, &h, &cw, sizeof(cw));
+	WF_CHECK(raw_read(w, fd, &h, sizeof(h)));
+	WF_CHECK_EQ(h.type, WF_TCP_REJECT);
+	WF_CHECK_EQ(le32toh(h.len), sizeof(rej));
+	WF_CHECK(raw_read(w, fd, &rej, sizeof(rej)));
+	WF_CHECK_EQ(wf_reject_decode(&rej, sizeof(rej)), WF_REJECT_MALFORMED);
+	expect_closed(w, fd);
+	check_honest(w);
+}
+
+static void case_bad_key(struct wenv *w)
+{
+	struct wf_tcp_pdu h = pdu(WF_TCP_WRITE, 16, 0);
+	int fd = raw_handshake(w), down = w->down;
+	char data[16] = {0};
+
+	h.raddr = htole64((uintptr_t)w->mem);
+	h.rkey = htole32(w->mr->key ^ 0x40000000u);
+	memset(w->mem, 0x5a, sizeof(w->mem));
+	raw_pdu(fd, &h, data, sizeof(data));
+	WF_CHECK(raw_read(w, fd, &h, sizeof(h)));
+	WF_CHECK_EQ(h.type, WF_TCP_TERM);
+	WF_CHECK_EQ(le32toh(h.arg), EACCES);
+	WF_CHECK_EQ(le64toh(h.tag), 0);
+	expect_closed(w, fd);
+	WAIT_FOR(w, w->down == down + 1);
+	WF_CHECK_EQ(w->down_status, -EACCES);
+	for (size_t i = 0; i < sizeof(w->mem); i++)
+		WF_CHECK_EQ((unsigned char)w->mem[i], 0x5a);
+	check_honest(w);
+}
+
+static void case_protocol_errors(struct wenv *w)
+{
+	struct wf_tcp_pdu h;
+
+	/* A capsule bigger than negotiated. */
+	expect_dropped(w, pdu(WF_TCP_CAPSULE, 4096 + 65, 0), 4096 + 65, -EPROTO);
+	/* An unknown type. */
+	expect_dropped(w, pdu(99, 0, 0), 0, -EPROTO);
+	/* A request out of sequence. */
+	expect_dropped(w, pdu(WF_TCP_CAPSULE, 8, 5), 8, -EPROTO);
+	/* A reply to nothing. */
+	expect_dropped(w, pdu(WF_TCP_ACK, 0, 0), 0, -EPROTO);
+	/* A READ_REQ with a payload. */
+	expect_dropped(w, pdu(WF_TCP_READ_REQ, 4, 0), 4, -EPROTO);
+	/* A second CONNECT after the handshake. */
+	expect_dropped(w, pdu(WF_TCP_CONNECT, sizeof(struct wf_conn_wire), 0),
+		       sizeof(struct wf_conn_wire), -EPROTO);
+	/* A TERM with no errno in it. */
+	h = pdu(WF_TCP_TERM, 0, 0);
+	expect_dropped(w, h, 0, -EPROTO);
+}
+
+int main(void)
+{
+	const struct wf_transport_ops *ops = wf_transport_ops_find("tcp");
+	struct wf_conn_params p = params("honest");
+	struct wf_transport_opts o;
+	struct wenv *w = calloc(1, sizeof(*w));
+
+	WF_CHECK(ops && w);
+	wf_log_init(&w->log, "tcp_wire_test", WF_LOG_WARN, STDERR_FILENO);
+	wf_transport_opts_default(&o);
+	o.srq_depth = 64;
+	o.log = &w->log;
+	WF_CHECK_EQ(wf_transport_create(ops, &o, &w->ts), 0);
+	WF_CHECK_EQ(wf_transport_create(ops, &o, &w->tc), 0);
+	WF_CHECK_EQ(wf_poll_group_create(w->ts, &w->ps), 0);
+	WF_CHECK_EQ(wf_poll_group_create(w->tc, &w->pc), 0);
+	WF_CHECK_EQ(wf_mr_reg(w->ts, w->mem, sizeof(w->mem), WF_ACCESS_REMOTE_WRITE, &w->mr), 0);
+	WF_CHECK_EQ(wf_listen(w->ps, "127.0.0.1", 0, &srv_listen, w, &w->l), 0);
+	WF_CHECK_EQ(wf_connect(w->pc, "127.0.0.1", wf_listener_port(w->l), &p, &honest_handlers, w,
+			       WAIT_MS, &w->honest),
+		    0);
+	WAIT_FOR(w, w->honest_up && w->accepted == 1);
+
+	case_junk_before_handshake(w);
+	case_bad_connect(w);
+	case_bad_key(w);
+	case_protocol_errors(w);
+
+	wf_ep_disconnect(w->honest);
+	WAIT_FOR(w, w->honest_down == 1 && w->down == w->accepted);
+	wf_listener_close(w->l);
+	wf_mr_dereg(w->mr);
+	wf_poll_group_destroy(w->ps);
+	wf_poll_group_destroy(w->pc);
+	wf_transport_destroy(w->ts);
+	wf_transport_destroy(w->tc);
+	free(w);
+	printf("tcp wire: all hostile peers dropped, honest endpoint served\n");
+	return 0;
+}

@@ -1,0 +1,1299 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The transport contract, exercised through transport/transport.h only, so
+ * one program tests every kind: --transport tcp on loopback in the normal
+ * suite, --transport verbs inside the soft-RoCE guest.
+ *
+ * Target and initiator live in one process as two transports (as two nodes
+ * would have) with one poll group each, driven by one thread. Every wait is
+ * bounded: a bug fails a check instead of hanging the suite.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <malloc.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tests/lib/check.h"
+#include "tests/transport/wait.h"
+#include "transport/transport.h"
+
+#define WAIT_MS	   10000      /* the longest any single step may take */
+#define REGION	   (2u << 20) /* target memory that peers READ and WRITE */
+#define GUARD	   4096	      /* canaries around it, never registered */
+#define CANARY	   0xa5
+#define LOCAL	   (4u << 20) /* initiator memory */
+#define ECHO_SLOTS 256	      /* capsules a target connection echoes at once */
+#define QD	   128
+#define SLOT_BYTES 4096
+#define MANY_EPS   64
+#define CAP_MAGIC  0x43415053u
+
+struct env;
+
+/* One accepted connection on the target side; it echoes every capsule. */
+struct srv_conn {
+	struct env *env;
+	struct wf_ep *ep;
+	struct srv_conn *next;
+	char host[WF_HOST_ID_MAX];
+	struct wf_xfer x[ECHO_SLOTS];
+	int free[ECHO_SLOTS];
+	int nfree;
+	char *bufs;
+};
+
+/* An initiator endpoint and everything its handlers saw. */
+struct cli_ep {
+	struct env *env;
+	struct wf_ep *ep;
+	int connected, failed, disconnected, status;
+	enum wf_reject_reason reason;
+	long echoes;
+	void (*on_echo)(struct cli_ep *c, const struct wf_rx *rx);
+	void (*on_down)(struct cli_ep *c); /* from inside the DISCONNECTED handler */
+	void *arg;
+};
+
+struct env {
+	const char *kind;
+	const char *addr;
+	int duration_s;
+	int cycles;
+	struct wf_log log;
+	struct wf_transport_opts opts;
+	struct wf_transport *ts, *tc; /* target, initiator */
+	struct wf_poll_group *ps, *pc;
+	struct wf_listener *l;
+	struct wf_poll_group *extra; /* a case's own group, polled while set */
+	int outer;		     /* epoll over both poll group fds */
+	char *smem;		     /* GUARD + REGION + GUARD */
+	struct wf_mr *smr, *swo;     /* REGION read+write; a write-only page */
+	char *cmem;
+	struct wf_mr *cmr;
+	struct srv_conn *conns;
+	char last_host[WF_HOST_ID_MAX];
+	int requests, srv_connected, srv_disconnected;
+	int next_host;
+};
+
+/* A capsule: this header, then a pattern seeded by seq. */
+struct cap_hdr {
+	uint32_t magic;
+	uint32_t slot;
+	uint32_t seq;
+	uint32_t len;
+};
+
+static uint8_t pattern_byte(uint32_t seed, size_t i)
+{
+	return (uint8_t)(seed * 131u + i * 7u + (i >> 8) + 1);
+}
+
+static void fill(void *buf, size_t len, uint32_t seed)
+{
+	uint8_t *p = buf;
+
+	for (size_t i = 0; i < len; i++)
+		p[i] = pattern_byte(seed, i);
+}
+
+static bool matches(const void *buf, size_t len, uint32_t seed)
+{
+	const uint8_t *p = buf;
+
+	for (size_t i = 0; i < len; i++)
+		if (p[i] != pattern_byte(seed, i))
+			return false;
+	return true;
+}
+
+static bool all_bytes(const void *buf, size_t len, uint8_t v)
+{
+	const uint8_t *p = buf;
+
+	for (size_t i = 0; i < len; i++)
+		if (p[i] != v)
+			return false;
+	return true;
+}
+
+/* One round of both poll groups; sleep briefly on their fds when idle. */
+static void pump(struct env *e)
+{
+	struct epoll_event ev[2];
+	int a, b;
+
+	a = wf_poll_group_poll(e->ps, 0);
+	b = wf_poll_group_poll(e->pc, 0);
+	if (e->extra)
+		b += wf_poll_group_poll(e->extra, 0);
+	WF_CHECK(a >= 0 && b >= 0);
+	if (a == 0 && b == 0)
+		epoll_wait(e->outer, ev, 2, 2);
+}
+
+#define WAIT_FOR(e, cond) WF_WAIT_FOR(pump(e), cond, WAIT_MS)
+
+/* ---- target side ---- */
+
+static void srv_echo_done(struct wf_xfer *x, int status)
+{
+	struct srv_conn *sc = x->arg;
+
+	(void)status;
+	sc->free[sc->nfree++] = (int)(x - sc->x);
+}
+
+static void srv_recv(struct wf_ep *ep, struct wf_rx *rx)
+{
+	struct srv_conn *sc = wf_ep_ctx(ep);
+	struct wf_xfer *x;
+	int slot;
+
+	WF_CHECK(sc->nfree > 0);
+	slot = sc->free[--sc->nfree];
+	x = &sc->x[slot];
+	memcpy(sc->bufs + (size_t)slot * sc->env->opts.capsule_size, rx->data, rx->len);
+	*x = (struct wf_xfer){
+	    .op = WF_XFER_SEND,
+	    .buf = sc->bufs + (size_t)slot * sc->env->opts.capsule_size,
+	    .len = rx->len,
+	    .done = srv_echo_done,
+	    .arg = sc,
+	};
+	wf_rx_release(rx);
+	if (wf_ep_post(ep, x))
+		sc->free[sc->nfree++] = slot;
+}
+
+static void srv_unlink(struct env *e, struct srv_conn *sc)
+{
+	struct srv_conn **p;
+
+	for (p = &e->conns; *p; p = &(*p)->next) {
+		if (*p == sc) {
+			*p = sc->next;
+			return;
+		}
+	}
+	WF_CHECK(!"connection not in the list");
+}
+
+static void srv_event(struct wf_ep *ep, enum wf_ep_event ev, int status)
+{
+	struct srv_conn *sc = wf_ep_ctx(ep);
+	struct env *e = sc->env;
+
+	if (ev == WF_EP_CONNECTED) {
+		WF_CHECK_EQ(status, 0);
+		WF_CHECK(sc->ep == NULL);
+		sc->ep = ep;
+		WF_CHECK(strcmp(wf_ep_params(ep)->host_id, sc->host) == 0);
+		e->srv_connected++;
+		return;
+	}
+	WF_CHECK_EQ(ev, WF_EP_DISCONNECTED);
+	/* Every echo failed or completed before the endpoint went. */
+	WF_CHECK_EQ(sc->nfree, ECHO_SLOTS);
+	e->srv_disconnected++;
+	srv_unlink(e, sc);
+	free(sc->bufs);
+	free(sc);
+}
+
+static const struct wf_ep_handlers srv_handlers = {.recv = srv_recv, .event = srv_event};
+
+static int srv_connect_request(struct wf_listener *l, const struct wf_conn_params *params,
+			       const struct wf_ep_handlers **h, void **ctx)
+{
+	struct env *e = wf_listener_ctx(l);
+	struct srv_conn *sc;
+
+	e->requests++;
+	memcpy(e->last_host, params->host_id, sizeof(e->last_host));
+	if (strncmp(params->host_id, "evil", 4) == 0)
+		return WF_REJECT_HOST;
+	sc = calloc(1, sizeof(*sc));
+	WF_CHECK(sc);
+	sc->bufs = malloc((size_t)ECHO_SLOTS * e->opts.capsule_size);
+	WF_CHECK(sc->bufs);
+	sc->env = e;
+	memcpy(sc->host, params->host_id, sizeof(sc->host));
+	for (int i = 0; i < ECHO_SLOTS; i++)
+		sc->free[i] = i;
+	sc->nfree = ECHO_SLOTS;
+	sc->next = e->conns;
+	e->conns = sc;
+	*h = &srv_handlers;
+	*ctx = sc;
+	return 0;
+}
+
+static const struct wf_listen_handlers srv_listen = {.connect_request = srv_connect_request};
+
+static struct srv_conn *srv_find(struct env *e, const char *host)
+{
+	for (struct srv_conn *sc = e->conns; sc; sc = sc->next)
+		if (strcmp(sc->host, host) == 0)
+			return sc;
+	return NULL;
+}
+
+static struct wf_rdesc srv_region(struct env *e, uint64_t off, uint32_t len)
+{
+	return (struct wf_rdesc){
+	    .addr = (uintptr_t)e->smem + GUARD + off, .len = len, .key = e->smr->key};
+}
+
+static void srv_canary(struct env *e)
+{
+	memset(e->smem, CANARY, REGION + 2 * GUARD);
+}
+
+static void check_srv_canary(struct env *e)
+{
+	WF_CHECK(all_bytes(e->smem, REGION + 2 * GUARD, CANARY));
+}
+
+/* ---- initiator side ---- */
+
+static void cli_recv(struct wf_ep *ep, struct wf_rx *rx)
+{
+	struct cli_ep *c = wf_ep_ctx(ep);
+	struct cap_hdr h;
+
+	WF_CHECK(rx->len >= sizeof(h));
+	memcpy(&h, rx->data, sizeof(h));
+	WF_CHECK_EQ(h.magic, CAP_MAGIC);
+	WF_CHECK_EQ(h.len, rx->len);
+	WF_CHECK(matches((char *)rx->data + sizeof(h), rx->len - sizeof(h), h.seq));
+	c->echoes++;
+	if (c->on_echo)
+		c->on_echo(c, rx);
+	wf_rx_release(rx);
+}
+
+static void cli_event(struct wf_ep *ep, enum wf_ep_event ev, int status)
+{
+	struct cli_ep *c = wf_ep_ctx(ep);
+
+	WF_CHECK(c->ep == ep);
+	c->status = status;
+	switch (ev) {
+	case WF_EP_CONNECTED:
+		WF_CHECK_EQ(status, 0);
+		c->connected++;
+		break;
+	case WF_EP_CONNECT_FAILED:
+		WF_CHECK(status < 0);
+		c->failed++;
+		c->reason = wf_ep_reject_reason(ep);
+		c->ep = NULL;
+		break;
+	case WF_EP_DISCONNECTED:
+		c->disconnected++;
+		c->ep = NULL;
+		if (c->on_down)
+			c->on_down(c);
+		break;
+	}
+	WF_CHECK(c->connected + c->failed <= 1 && c->disconnected <= 1);
+}
+
+static const struct wf_ep_handlers cli_handlers = {.recv = cli_recv, .event = cli_event};
+
+/* Start connecting from @pg as @host with @qd; the outcome lands in the returned cli_ep. */
+static struct cli_ep *cli_start_on(struct env *e, struct wf_poll_group *pg, const char *host,
+				   uint16_t qd, uint16_t port, int timeout_ms)
+{
+	struct wf_conn_params p = {.version = WF_TRANSPORT_VERSION,
+				   .queue_depth = qd,
+				   .capsule_size = e->opts.capsule_size};
+	struct cli_ep *c = calloc(1, sizeof(*c));
+
+	WF_CHECK(c);
+	c->env = e;
+	snprintf(p.host_id, sizeof(p.host_id), "%s", host);
+	WF_CHECK_EQ(wf_connect(pg, e->addr, port, &p, &cli_handlers, c, timeout_ms, &c->ep), 0);
+	return c;
+}
+
+static struct cli_ep *cli_start(struct env *e, const char *host, uint16_t qd, uint16_t port,
+				int timeout_ms)
+{
+	return cli_start_on(e, e->pc, host, qd, port, timeout_ms);
+}
+
+static struct cli_ep *cli_connect(struct env *e, const char *host)
+{
+	struct cli_ep *c = cli_start(e, host, QD, wf_listener_port(e->l), WAIT_MS);
+
+	WAIT_FOR(e, c->connected || c->failed);
+	WF_CHECK_EQ(c->connected, 1);
+	WAIT_FOR(e, srv_find(e, host) && srv_find(e, host)->ep);
+	return c;
+}
+
+/* Disconnect from our side; both sides must see the endpoint go, once. */
+static void cli_close(struct env *e, struct cli_ep *c)
+{
+	int before = e->srv_disconnected;
+
+	if (c->ep)
+		wf_ep_disconnect(c->ep);
+	WAIT_FOR(e, c->disconnected == 1);
+	WAIT_FOR(e, e->srv_disconnected > before || !e->conns);
+	free(c);
+}
+
+struct op_wait {
+	int done;
+	int status;
+};
+
+static void op_done(struct wf_xfer *x, int status)
+{
+	struct op_wait *w = x->arg;
+
+	w->done++;
+	w->status = status;
+}
+
+/* Post one xfer and wait for its completion; returns its status. */
+static int cli_xfer(struct env *e, struct cli_ep *c, enum wf_xfer_op op, size_t loff,
+		    struct wf_rdesc r, uint32_t len)
+{
+	struct op_wait w = {0};
+	struct wf_xfer x = {.op = op,
+			    .buf = e->cmem + loff,
+			    .len = len,
+			    .mr = e->cmr,
+			    .remote = r,
+			    .done = op_done,
+			    .arg = &w};
+
+	WF_CHECK_EQ(wf_ep_post(c->ep, &x), 0);
+	WAIT_FOR(e, w.done);
+	WF_CHECK_EQ(w.done, 1);
+	return w.status;
+}
+
+/* Build a capsule of @len bytes for @slot in @buf. */
+static void capsule(void *buf, uint32_t len, uint32_t slot, uint32_t seq)
+{
+	struct cap_hdr h = {.magic = CAP_MAGIC, .slot = slot, .seq = seq, .len = len};
+
+	memcpy(buf, &h, sizeof(h));
+	fill((char *)buf + sizeof(h), len - sizeof(h), seq);
+}
+
+static char *host_name(struct env *e, const char *prefix, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s-%d-%d", prefix, (int)getpid(), e->next_host++);
+	return buf;
+}
+
+/* ---- cases ---- */
+
+static void case_connect(struct env *e)
+{
+	char host[WF_HOST_ID_MAX];
+	int req = e->requests, conn = e->srv_connected;
+	struct cli_ep *c = cli_connect(e, host_name(e, "initiator", host, sizeof(host)));
+	struct srv_conn *sc = srv_find(e, host);
+
+	WF_CHECK_EQ(e->requests, req + 1);
+	WF_CHECK_EQ(e->srv_connected, conn + 1);
+	WF_CHECK(strcmp(e->last_host, host) == 0);
+	WF_CHECK(strcmp(wf_ep_params(sc->ep)->host_id, host) == 0);
+	WF_CHECK_EQ(wf_ep_params(c->ep)->version, WF_TRANSPORT_VERSION);
+	WF_CHECK_EQ(wf_ep_params(c->ep)->queue_depth, QD);
+	WF_CHECK(wf_ep_params(c->ep)->capsule_size >= 64);
+	WF_CHECK(wf_ep_poll_group(c->ep) == e->pc);
+	WF_CHECK(wf_ep_poll_group(sc->ep) == e->ps);
+	cli_close(e, c);
+	WF_CHECK(srv_find(e, host) == NULL);
+}
+
+struct sender {
+	struct wf_xfer x[QD];
+	int done[QD];
+	char *bufs;
+};
+
+static void send_done(struct wf_xfer *x, int status)
+{
+	struct sender *s = x->arg;
+
+	WF_CHECK_EQ(status, 0);
+	s->done[x - s->x]++;
+}
+
+/* Capsules both ways: every size the capsule allows, echoed and checked. */
+static void case_capsules(struct env *e)
+{
+	uint32_t cap = e->opts.capsule_size, sizes[] = {16, 17, 64, 511, 4096, cap - 1, cap};
+	struct sender *s = calloc(1, sizeof(*s));
+	char host[WF_HOST_ID_MAX];
+	struct cli_ep *c = cli_connect(e, host_name(e, "capsules", host, sizeof(host)));
+	long n = 0;
+
+	WF_CHECK(s);
+	s->bufs = malloc((size_t)QD * cap);
+	WF_CHECK(s->bufs);
+	for (int round = 0; round < 20; round++) {
+		for (int i = 0; i < QD; i++) {
+			uint32_t len = sizes[(i + round) % (sizeof(sizes) / sizeof(sizes[0]))];
+			char *buf = s->bufs + (size_t)i * cap;
+
+			if (len > wf_ep_params(c->ep)->capsule_size)
+				len = wf_ep_params(c->ep)->capsule_size;
+			capsule(buf, len, (uint32_t)i, (uint32_t)(round * QD + i));
+			s->x[i] = (struct wf_xfer){.op = WF_XFER_SEND,
+						   .buf = buf,
+						   .len = len,
+						   .done = send_done,
+						   .arg = s};
+			WF_CHECK_EQ(wf_ep_post(c->ep, &s->x[i]), 0);
+			n++;
+		}
+		WAIT_FOR(e, c->echoes == n);
+	}
+	for (int i = 0; i < QD; i++)
+		WF_CHECK_EQ(s->done[i], 20);
+	cli_close(e, c);
+	free(s->bufs);
+	free(s);
+}
+
+/* READ and WRITE from 1 B to 1 MiB, odd sizes and offsets, every byte checked. */
+static void case_rw(struct env *e)
+{
+	static const uint32_t sizes[] = {1,    2,    7,	    64,	    511,     4095,
+					 4096, 4097, 65537, 131072, 1000003, 1u << 20};
+	char host[WF_HOST_ID_MAX];
+	struct cli_ep *c = cli_connect(e, host_name(e, "rw", host, sizeof(host)));
+	const size_t rd = 2u << 20; /* where READs land in local memory */
+
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		uint32_t len = sizes[i], off = (uint32_t)(i * 3) % 17;
+		char *target = e->smem + GUARD + off;
+
+		srv_canary(e);
+		fill(e->cmem + off, len, len);
+		WF_CHECK_EQ(cli_xfer(e, c, WF_XFER_WRITE, off, srv_region(e, off, len), len), 0);
+		WF_CHECK(matches(target, len, len));
+		WF_CHECK(all_bytes(e->smem, GUARD + off, CANARY));
+		WF_CHECK(all_bytes(target + len, REGION + GUARD - off - len, CANARY));
+
+		memset(e->cmem + rd, 0, len + 64);
+		fill(target, len, len + 1);
+		WF_CHECK_EQ(cli_xfer(e, c, WF_XFER_READ, rd + off, srv_region(e, off, len), len),
+			    0);
+		WF_CHECK(matches(e->cmem + rd + off, len, len + 1));
+		WF_CHECK(all_bytes(e->cmem + rd + off + len, 64 - off, 0));
+	}
+	cli_close(e, c);
+}
+
+/* ---- queue depth: 128 xfers in flight for the whole duration ---- */
+
+struct qd_slot {
+	struct wf_xfer x;
+	uint32_t seq;
+	int pending; /* completions and echoes still due */
+};
+
+struct qd_run {
+	struct env *e;
+	struct cli_ep *c;
+	struct qd_slot slot[QD];
+	bool stop;
+	long ops, bytes;
+};
+
+static void qd_post(struct qd_run *q, int i);
+
+static void qd_step(struct qd_run *q, int i)
+{
+	if (--q->slot[i].pending)
+		return;
+	q->ops++;
+	q->slot[i].seq++;
+	if (!q->stop)
+		qd_post(q, i);
+}
+
+static void qd_done(struct wf_xfer *x, int status)
+{
+	struct qd_run *q = x->arg;
+	int i = (int)((struct qd_slot *)x - q->slot);
+	struct qd_slot *s = &q->slot[i];
+	char *rd = q->e->cmem + (2u << 20) + (size_t)i * SLOT_BYTES;
+
+	WF_CHECK_EQ(status, 0);
+	/* A READ must see what this slot's WRITE just put there. */
+	if (x->op == WF_XFER_READ)
+		WF_CHECK(matches(rd, SLOT_BYTES, (uint32_t)i * 1000003u + s->seq - 1));
+	qd_step(q, i);
+}
+
+static void qd_echo(struct cli_ep *c, const struct wf_rx *rx)
+{
+	struct qd_run *q = c->arg;
+	struct cap_hdr h;
+
+	memcpy(&h, rx->data, sizeof(h));
+	WF_CHECK(h.slot < QD && h.seq == q->slot[h.slot].seq);
+	qd_step(q, (int)h.slot);
+}
+
+/* Slot i alternates WRITE then READ of its own 4 KiB; every 4th sends capsules. */
+static void qd_post(struct qd_run *q, int i)
+{
+	struct qd_slot *s = &q->slot[i];
+	struct env *e = q->e;
+	size_t off = (size_t)i * SLOT_BYTES;
+	uint32_t seed = (uint32_t)i * 1000003u + s->seq;
+
+	s->x = (struct wf_xfer){.mr = e->cmr, .done = qd_done, .arg = q, .len = SLOT_BYTES};
+	if (i % 4 == 0) {
+		s->x.op = WF_XFER_SEND;
+		s->x.buf = e->cmem + off;
+		s->x.len = 64 + s->seq % 449;
+		capsule(s->x.buf, s->x.len, (uint32_t)i, s->seq);
+		s->pending = 2;
+	} else if (s->seq % 2 == 0) {
+		s->x.op = WF_XFER_WRITE;
+		s->x.buf = e->cmem + off;
+		s->x.remote = srv_region(e, off, SLOT_BYTES);
+		fill(s->x.buf, SLOT_BYTES, seed);
+		s->pending = 1;
+	} else {
+		s->x.op = WF_XFER_READ;
+		s->x.buf = e->cmem + (2u << 20) + off;
+		s->x.remote = srv_region(e, off, SLOT_BYTES);
+		s->pending = 1;
+	}
+	q->bytes += s->x.len;
+	WF_CHECK_EQ(wf_ep_post(q->c->ep, &s->x), 0);
+}
+
+static int qd_busy(const struct qd_run *q)
+{
+	int n = 0;
+
+	for (int i = 0; i < QD; i++)
+		n += q->slot[i].pending != 0;
+	return n;
+}
+
+static void case_qd(struct env *e)
+{
+	struct qd_run *q = calloc(1, sizeof(*q));
+	char host[WF_HOST_ID_MAX];
+	uint64_t t0, ms;
+	long lowest = QD;
+
+	WF_CHECK(q);
+	q->e = e;
+	q->c = cli_connect(e, host_name(e, "qd", host, sizeof(host)));
+	q->c->on_echo = qd_echo;
+	q->c->arg = q;
+	for (int i = 0; i < QD; i++)
+		qd_post(q, i);
+	t0 = wf_test_now_ms();
+	while (wf_test_now_ms() - t0 < (uint64_t)e->duration_s * 1000) {
+		int busy = qd_busy(q);
+
+		if (busy < lowest)
+			lowest = busy;
+		pump(e);
+	}
+	q->stop = true;
+	WAIT_FOR(e, qd_busy(q) == 0);
+	ms = wf_test_now_ms() - t0;
+	printf("  qd %d for %llu ms: %ld ops (%.0f/s), %.1f MiB/s; fewest slots busy %ld\n", QD,
+	       (unsigned long long)ms, q->ops, q->ops * 1000.0 / (double)ms,
+	       q->bytes / 1048576.0 * 1000.0 / (double)ms, lowest);
+	/* Every slot is reposted from its own completion, so the queue never drains. */
+	WF_CHECK_EQ(lowest, QD);
+	WF_CHECK(q->ops > QD);
+	cli_close(e, q->c);
+	free(q);
+}
+
+/* ---- 64 endpoints in one poll group ---- */
+
+struct many {
+	struct cli_ep *c[MANY_EPS];
+	struct wf_xfer x[MANY_EPS][2];
+	int done[MANY_EPS];
+};
+
+static void many_done(struct wf_xfer *x, int status)
+{
+	int *done = x->arg;
+
+	WF_CHECK_EQ(status, 0);
+	(*done)++;
+}
+
+static void many_post(struct env *e, struct many *m, int i, int round)
+{
+	size_t off = (size_t)i * 2 * SLOT_BYTES;
+	char *cap = e->cmem + off + SLOT_BYTES;
+
+	fill(e->cmem + off, SLOT_BYTES, (uint32_t)(i * 100 + round));
+	m->x[i][0] = (struct wf_xfer){.op = WF_XFER_WRITE,
+				      .buf = e->cmem + off,
+				      .len = SLOT_BYTES,
+				      .mr = e->cmr,
+				      .remote = srv_region(e, off, SLOT_BYTES),
+				      .done = many_done,
+				      .arg = &m->done[i]};
+	capsule(cap, 200, (uint32_t)i, (uint32_t)(i * 100 + round));
+	m->x[i][1] = (struct wf_xfer){
+	    .op = WF_XFER_SEND, .buf = cap, .len = 200, .done = many_done, .arg = &m->done[i]};
+	WF_CHECK_EQ(wf_ep_post(m->c[i]->ep, &m->x[i][0]), 0);
+	WF_CHECK_EQ(wf_ep_post(m->c[i]->ep, &m->x[i][1]), 0);
+}
+
+static bool many_round_done(struct many *m, int round)
+{
+	for (int i = 0; i < MANY_EPS; i++)
+		if (m->done[i] < 2 * (round + 1) || m->c[i]->echoes < round + 1)
+			return false;
+	return true;
+}
+
+static void case_many(struct env *e)
+{
+	struct many *m = calloc(1, sizeof(*m));
+	char host[WF_HOST_ID_MAX];
+	const int rounds = 20;
+
+	WF_CHECK(m);
+	/* Connect them all at once, as a target sees initiators arrive. */
+	for (int i = 0; i < MANY_EPS; i++)
+		m->c[i] = cli_start(e, host_name(e, "many", host, sizeof(host)), QD,
+				    wf_listener_port(e->l), WAIT_MS);
+	for (int i = 0; i < MANY_EPS; i++)
+		WAIT_FOR(e, m->c[i]->connected);
+	for (int round = 0; round < rounds; round++) {
+		for (int i = 0; i < MANY_EPS; i++)
+			many_post(e, m, i, round);
+		WAIT_FOR(e, many_round_done(m, round));
+		for (int i = 0; i < MANY_EPS; i++)
+			WF_CHECK(matches(e->smem + GUARD + (size_t)i * 2 * SLOT_BYTES, SLOT_BYTES,
+					 (uint32_t)(i * 100 + round)));
+	}
+	for (int i = 0; i < MANY_EPS; i++)
+		cli_close(e, m->c[i]);
+	WF_CHECK(e->conns == NULL);
+	free(m);
+}
+
+/* ---- a peer that disconnects mid-transfer ---- */
+
+/* Post @n capsules of 256 bytes, seq 0..n-1, from @s->bufs. */
+static void post_capsules(struct cli_ep *c, struct sender *s, int n)
+{
+	for (int i = 0; i < n; i++) {
+		capsule(s->bufs + i * 256, 256, (uint32_t)i, (uint32_t)i);
+		s->x[i] = (struct wf_xfer){.op = WF_XFER_SEND,
+					   .buf = s->bufs + i * 256,
+					   .len = 256,
+					   .done = send_done,
+					   .arg = s};
+		WF_CHECK_EQ(wf_ep_post(c->ep, &s->x[i]), 0);
+	}
+}
+
+static void echo_some(struct env *e, struct cli_ep *c, int n)
+{
+	struct sender *s = calloc(1, sizeof(*s));
+	long want = c->echoes + n;
+
+	WF_CHECK(s && n <= QD);
+	s->bufs = malloc((size_t)n * 256);
+	WF_CHECK(s->bufs);
+	post_capsules(c, s, n);
+	WAIT_FOR(e, c->echoes == want);
+	for (int i = 0; i < n; i++)
+		WAIT_FOR(e, s->done[i] == 1);
+	free(s->bufs);
+	free(s);
+}
+
+static void case_peer_gone(struct env *e)
+{
+	struct op_wait w[16] = {{0}};
+	struct wf_xfer x[16];
+	char victim[WF_HOST_ID_MAX], other[WF_HOST_ID_MAX];
+	struct cli_ep *a = cli_connect(e, host_name(e, "victim", victim, sizeof(victim)));
+	struct cli_ep *b = cli_connect(e, host_name(e, "bystander", other, sizeof(other)));
+	const uint32_t len = 256u << 10;
+	int failed = 0;
+
+	for (int i = 0; i < 16; i++) {
+		size_t off = (size_t)(i % 8) * len;
+
+		x[i] = (struct wf_xfer){.op = i % 4 == 3 ? WF_XFER_READ : WF_XFER_WRITE,
+					.buf = e->cmem + off,
+					.len = len,
+					.mr = e->cmr,
+					.remote = srv_region(e, off, len),
+					.done = op_done,
+					.arg = &w[i]};
+		WF_CHECK_EQ(wf_ep_post(a->ep, &x[i]), 0);
+	}
+	/* Let the data start moving, then the target drops the connection. */
+	pump(e);
+	wf_ep_disconnect(srv_find(e, victim)->ep);
+	WAIT_FOR(e, a->disconnected);
+	for (int i = 0; i < 16; i++) {
+		WF_CHECK_EQ(w[i].done, 1);
+		failed += w[i].status != 0;
+		WF_CHECK(w[i].status == 0 || w[i].status == -ECONNRESET);
+	}
+	WF_CHECK(failed > 0);
+	WF_CHECK(a->status < 0);
+	/* The survivor keeps serving its other endpoint. */
+	WF_CHECK_EQ(wf_ep_post(b->ep, &x[0]), 0);
+	WAIT_FOR(e, w[0].done == 2);
+	WF_CHECK_EQ(w[0].status, 0);
+	echo_some(e, b, 32);
+	free(a);
+	cli_close(e, b);
+}
+
+/* ---- a wrong key and an out-of-bounds access ---- */
+
+/* Post @x, expect it to fail with -EACCES and the endpoint to go down on both sides. */
+static void expect_eacces(struct env *e, struct wf_xfer *x, struct wf_xfer *signaled)
+{
+	char host[WF_HOST_ID_MAX];
+	struct cli_ep *c = cli_connect(e, host_name(e, "intruder", host, sizeof(host)));
+	struct op_wait w = {0};
+	int gone = e->srv_disconnected;
+	struct wf_xfer *last = signaled ? signaled : x;
+
+	last->done = op_done;
+	last->arg = &w;
+	WF_CHECK_EQ(wf_ep_post(c->ep, x), 0);
+	if (signaled)
+		WF_CHECK_EQ(wf_ep_post(c->ep, signaled), 0);
+	WAIT_FOR(e, w.done && c->disconnected);
+	WF_CHECK_EQ(w.done, 1);
+	WF_CHECK_EQ(w.status, -EACCES);
+	WF_CHECK(c->status < 0);
+	WAIT_FOR(e, e->srv_disconnected > gone);
+	free(c);
+}
+
+static void case_access(struct env *e)
+{
+	struct wf_rdesc good = srv_region(e, 0, 4096), r;
+	struct wf_xfer x, send;
+	char *cap = e->cmem + 8192;
+
+	fill(e->cmem, 8192, 99);
+	capsule(cap, 64, 0, 1);
+
+	srv_canary(e);
+	r = good;
+	r.key ^= 0x80000000u;
+	x = (struct wf_xfer){
+	    .op = WF_XFER_WRITE, .buf = e->cmem, .len = 4096, .mr = e->cmr, .remote = r};
+	expect_eacces(e, &x, NULL);
+	check_srv_canary(e);
+
+	/* Unsignaled: the SEND after it carries the failure. */
+	x.done = NULL;
+	send = (struct wf_xfer){.op = WF_XFER_SEND, .buf = cap, .len = 64};
+	expect_eacces(e, &x, &send);
+	check_srv_canary(e);
+
+	/* Out of bounds, past the end by a little and before the start. */
+	r = srv_region(e, REGION - 100, 200);
+	x = (struct wf_xfer){
+	    .op = WF_XFER_WRITE, .buf = e->cmem, .len = 200, .mr = e->cmr, .remote = r};
+	expect_eacces(e, &x, NULL);
+	check_srv_canary(e);
+	r = good;
+	r.addr -= 1;
+	x.remote = r;
+	expect_eacces(e, &x, NULL);
+	check_srv_canary(e);
+
+	/* READs: nothing lands locally either. */
+	memset(e->cmem + 65536, 0x3c, 8192);
+	r = srv_region(e, REGION - 4000, 4096);
+	x = (struct wf_xfer){
+	    .op = WF_XFER_READ, .buf = e->cmem + 65536, .len = 4096, .mr = e->cmr, .remote = r};
+	expect_eacces(e, &x, NULL);
+	WF_CHECK(all_bytes(e->cmem + 65536, 8192, 0x3c));
+	r = good;
+	r.key ^= 0x1u;
+	x.remote = r;
+	expect_eacces(e, &x, NULL);
+	WF_CHECK(all_bytes(e->cmem + 65536, 8192, 0x3c));
+
+	/* A region the target registered for WRITE only may not be read. */
+	x.remote =
+	    (struct wf_rdesc){.addr = (uintptr_t)e->swo->addr, .len = 4096, .key = e->swo->key};
+	expect_eacces(e, &x, NULL);
+	WF_CHECK(all_bytes(e->cmem + 65536, 8192, 0x3c));
+	check_srv_canary(e);
+}
+
+/* ---- connection failures ---- */
+
+static void case_refused(struct env *e)
+{
+	struct wf_listener *l;
+	struct cli_ep *c;
+	uint16_t port;
+	uint64_t t0;
+
+	/* A port that was just listened on and is now closed: nobody is there. */
+	WF_CHECK_EQ(wf_listen(e->ps, e->addr, 0, &srv_listen, e, &l), 0);
+	port = wf_listener_port(l);
+	wf_listener_close(l);
+	pump(e);
+	t0 = wf_test_now_ms();
+	c = cli_start(e, "refused", QD, port, 5000);
+	WAIT_FOR(e, c->failed || c->connected);
+	WF_CHECK_EQ(c->failed, 1);
+	WF_CHECK_EQ(c->status, -ECONNREFUSED);
+	WF_CHECK_EQ(c->reason, WF_REJECT_NONE);
+	WF_CHECK(wf_test_now_ms() - t0 < 3000);
+	printf("  refused after %llu ms: %s\n", (unsigned long long)(wf_test_now_ms() - t0),
+	       wf_reject_reason_str(c->reason));
+	free(c);
+}
+
+static void expect_reject(struct env *e, const char *host, uint16_t qd, enum wf_reject_reason want)
+{
+	int req = e->requests;
+	struct cli_ep *c = cli_start(e, host, qd, wf_listener_port(e->l), WAIT_MS);
+
+	WAIT_FOR(e, c->failed || c->connected);
+	WF_CHECK_EQ(c->failed, 1);
+	WF_CHECK_EQ(c->status, -ECONNREFUSED);
+	WF_CHECK_EQ(c->reason, want);
+	/* The handler only sees requests that passed the transport's own checks. */
+	WF_CHECK_EQ(e->requests, req + (want == WF_REJECT_HOST));
+	printf("  rejected %s (qd %u): %s\n", host, qd, wf_reject_reason_str(c->reason));
+	free(c);
+}
+
+static void case_reject(struct env *e)
+{
+	expect_reject(e, "zero-qd", 0, WF_REJECT_QUEUE_DEPTH);
+	expect_reject(e, "deep-qd", (uint16_t)(e->opts.max_queue_depth + 1), WF_REJECT_QUEUE_DEPTH);
+	expect_reject(e, "evil-host", QD, WF_REJECT_HOST);
+	/* And the listener still accepts a good one. */
+	cli_close(e, cli_connect(e, "good-after-rejects"));
+}
+
+static void case_timeout(struct env *e)
+{
+	struct wf_poll_group *silent;
+	struct wf_listener *l;
+	struct cli_ep *c;
+	uint64_t t0, ms;
+
+	/* A listener whose poll group nobody polls never answers. */
+	WF_CHECK_EQ(wf_poll_group_create(e->ts, &silent), 0);
+	WF_CHECK_EQ(wf_listen(silent, e->addr, 0, &srv_listen, e, &l), 0);
+	t0 = wf_test_now_ms();
+	c = cli_start(e, "patient", QD, wf_listener_port(l), 300);
+	WAIT_FOR(e, c->failed || c->connected);
+	ms = wf_test_now_ms() - t0;
+	WF_CHECK_EQ(c->failed, 1);
+	WF_CHECK_EQ(c->status, -ETIMEDOUT);
+	WF_CHECK(ms >= 250 && ms < 3000);
+	printf("  timed out after %llu ms\n", (unsigned long long)ms);
+	free(c);
+	wf_poll_group_destroy(silent);
+}
+
+/* ---- backpressure: a target out of receive buffers stops reading, drops nothing ---- */
+
+#define HOLD_BUFS 8
+#define FLOOD	  64
+
+struct hold_srv {
+	struct wf_ep *ep;
+	struct wf_rx *held[FLOOD];
+	int nheld, total, max_held, gone;
+	uint32_t next;
+};
+
+static void hold_recv(struct wf_ep *ep, struct wf_rx *rx)
+{
+	struct hold_srv *h = wf_ep_ctx(ep);
+	struct cap_hdr c;
+
+	memcpy(&c, rx->data, sizeof(c));
+	/* In order and none lost, however long the target sat on its buffers. */
+	WF_CHECK_EQ(c.seq, h->next);
+	WF_CHECK(matches((char *)rx->data + sizeof(c), rx->len - sizeof(c), c.seq));
+	WF_CHECK(h->nheld < FLOOD);
+	h->next++;
+	h->held[h->nheld++] = rx;
+	h->total++;
+	if (h->nheld > h->max_held)
+		h->max_held = h->nheld;
+}
+
+static void hold_event(struct wf_ep *ep, enum wf_ep_event ev, int status)
+{
+	struct hold_srv *h = wf_ep_ctx(ep);
+
+	(void)status;
+	if (ev == WF_EP_CONNECTED)
+		h->ep = ep;
+	else
+		h->gone++;
+}
+
+static const struct wf_ep_handlers hold_handlers = {.recv = hold_recv, .event = hold_event};
+
+static int hold_request(struct wf_listener *l, const struct wf_conn_params *params,
+			const struct wf_ep_handlers **h, void **ctx)
+{
+	(void)params;
+	*h = &hold_handlers;
+	*ctx = wf_listener_ctx(l);
+	return 0;
+}
+
+static const struct wf_listen_handlers hold_listen = {.connect_request = hold_request};
+
+static void release_held(struct hold_srv *h)
+{
+	while (h->nheld)
+		wf_rx_release(h->held[--h->nheld]);
+}
+
+static void case_backpressure(struct env *e)
+{
+	struct wf_transport_opts o = e->opts;
+	struct sender *s = calloc(1, sizeof(*s));
+	struct hold_srv h = {0};
+	struct wf_transport *t;
+	struct wf_listener *l;
+	struct cli_ep *c;
+	uint64_t t0;
+
+	WF_CHECK(s);
+	s->bufs = malloc(FLOOD * 256);
+	WF_CHECK(s->bufs);
+	o.srq_depth = HOLD_BUFS;
+	WF_CHECK_EQ(wf_transport_create(wf_transport_ops_find(e->kind), &o, &t), 0);
+	WF_CHECK_EQ(wf_poll_group_create(t, &e->extra), 0);
+	WF_CHECK_EQ(wf_listen(e->extra, e->addr, 0, &hold_listen, &h, &l), 0);
+	c = cli_start(e, "flood", QD, wf_listener_port(l), WAIT_MS);
+	WAIT_FOR(e, c->connected && h.ep);
+	post_capsules(c, s, FLOOD);
+	/* The target keeps every capsule: no more than its buffers may arrive. */
+	for (t0 = wf_test_now_ms(); wf_test_now_ms() - t0 < 300;)
+		pump(e);
+	WF_CHECK_EQ(h.total, HOLD_BUFS);
+	/* Give them back: the rest flows. */
+	for (t0 = wf_test_now_ms(); h.total < FLOOD;) {
+		release_held(&h);
+		pump(e);
+		WF_CHECK(wf_test_now_ms() - t0 < WAIT_MS);
+	}
+	release_held(&h);
+	WF_CHECK(h.max_held <= HOLD_BUFS);
+	for (int i = 0; i < FLOOD; i++)
+		WAIT_FOR(e, s->done[i] == 1);
+	wf_ep_disconnect(c->ep);
+	WAIT_FOR(e, c->disconnected && h.gone);
+	free(c);
+	wf_listener_close(l);
+	wf_poll_group_destroy(e->extra);
+	e->extra = NULL;
+	wf_transport_destroy(t);
+	free(s->bufs);
+	free(s);
+}
+
+/* ---- handlers that take other endpoints down, and destroying a busy group ---- */
+
+static void disconnect_arg(struct cli_ep *c)
+{
+	struct cli_ep *other = c->arg;
+
+	if (other->ep)
+		wf_ep_disconnect(other->ep);
+}
+
+static void post_reads(struct env *e, struct cli_ep *c, struct wf_xfer *x, struct op_wait *w, int n)
+{
+	const uint32_t len = 256u << 10;
+
+	for (int i = 0; i < n; i++) {
+		x[i] = (struct wf_xfer){.op = WF_XFER_READ,
+					.buf = e->cmem + (size_t)i * len,
+					.len = len,
+					.mr = e->cmr,
+					.remote = srv_region(e, (size_t)i * len, len),
+					.done = op_done,
+					.arg = &w[i]};
+		WF_CHECK_EQ(wf_ep_post(c->ep, &x[i]), 0);
+	}
+}
+
+static void case_reentrant(struct env *e)
+{
+	char ha[WF_HOST_ID_MAX], hb[WF_HOST_ID_MAX], hc[WF_HOST_ID_MAX], hd[WF_HOST_ID_MAX];
+	struct cli_ep *a = cli_connect(e, host_name(e, "first", ha, sizeof(ha)));
+	struct cli_ep *b = cli_connect(e, host_name(e, "second", hb, sizeof(hb)));
+	struct cli_ep *c = cli_connect(e, host_name(e, "third", hc, sizeof(hc)));
+	struct op_wait w[4] = {{0}};
+	struct wf_xfer x[4];
+	struct wf_poll_group *pg;
+	struct cli_ep *d;
+
+	/* The target drops A; A's handler takes B down from inside the poll loop. */
+	post_reads(e, b, x, w, 4);
+	a->on_down = disconnect_arg;
+	a->arg = b;
+	wf_ep_disconnect(srv_find(e, ha)->ep);
+	WAIT_FOR(e, a->disconnected && b->disconnected);
+	WF_CHECK(a->status < 0);
+	WF_CHECK_EQ(b->status, 0);
+	for (int i = 0; i < 4; i++)
+		WF_CHECK(w[i].done == 1 && (w[i].status == 0 || w[i].status == -ECONNRESET));
+	echo_some(e, c, 16);
+	WAIT_FOR(e, !srv_find(e, ha) && !srv_find(e, hb));
+
+	/* Destroying a group with a live endpoint and xfers queued runs its handlers. */
+	WF_CHECK_EQ(wf_poll_group_create(e->tc, &pg), 0);
+	e->extra = pg;
+	d = cli_start_on(e, pg, host_name(e, "fourth", hd, sizeof(hd)), QD, wf_listener_port(e->l),
+			 WAIT_MS);
+	WAIT_FOR(e, d->connected && srv_find(e, hd) && srv_find(e, hd)->ep);
+	memset(w, 0, sizeof(w));
+	post_reads(e, d, x, w, 4);
+	e->extra = NULL;
+	wf_poll_group_destroy(pg);
+	WF_CHECK_EQ(d->disconnected, 1);
+	for (int i = 0; i < 4; i++)
+		WF_CHECK(w[i].done == 1 && w[i].status == -ECONNRESET);
+	WAIT_FOR(e, !srv_find(e, hd));
+	free(a);
+	free(b);
+	free(d);
+	cli_close(e, c);
+}
+
+/* ---- 1000 connect/disconnect cycles: no growth in fds or memory ---- */
+
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	WF_CHECK(d);
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+static void case_cycles(struct env *e)
+{
+	int fds = 0;
+	size_t mem = 0;
+
+	for (int i = 0; i < e->cycles + 20; i++) {
+		if (i == 20) {
+			fds = count_fds();
+			mem = mallinfo2().uordblks;
+		}
+		cli_close(e, cli_connect(e, "cycler"));
+	}
+	printf("  %d cycles: fds %d -> %d, heap %zu -> %zu bytes\n", e->cycles, fds, count_fds(),
+	       mem, mallinfo2().uordblks);
+	WF_CHECK_EQ(count_fds(), fds);
+	WF_CHECK(mallinfo2().uordblks <= mem + 64 * 1024);
+}
+
+/* ---- setup ---- */
+
+struct test_case {
+	const char *name;
+	void (*run)(struct env *e);
+};
+
+static const struct test_case cases[] = {
+    {"connect", case_connect},
+    {"capsules", case_capsules},
+    {"rw", case_rw},
+    {"qd", case_qd},
+    {"many", case_many},
+    {"peer_gone", case_peer_gone},
+    {"access", case_access},
+    {"refused", case_refused},
+    {"reject", case_reject},
+    {"timeout", case_timeout},
+    {"backpressure", case_backpressure},
+    {"reentrant", case_reentrant},
+    {"cycles", case_cycles},
+};
+
+static void *must_alloc(size_t len)
+{
+	void *p = aligned_alloc(4096, len);
+
+	WF_CHECK(p);
+	memset(p, 0, len);
+	return p;
+}
+
+static void env_add_fd(struct env *e, struct wf_poll_group *pg)
+{
+	struct epoll_event ev = {.events = EPOLLIN};
+
+	WF_CHECK_EQ(epoll_ctl(e->outer, EPOLL_CTL_ADD, wf_poll_group_fd(pg), &ev), 0);
+}
+
+static void env_up(struct env *e)
+{
+	const struct wf_transport_ops *ops = wf_transport_ops_find(e->kind);
+
+	WF_CHECK(ops);
+	wf_transport_opts_default(&e->opts);
+	e->opts.log = &e->log;
+	WF_CHECK_EQ(wf_transport_create(ops, &e->opts, &e->ts), 0);
+	WF_CHECK_EQ(wf_transport_create(ops, &e->opts, &e->tc), 0);
+	WF_CHECK(strcmp(wf_transport_name(e->ts), e->kind) == 0);
+	WF_CHECK_EQ(wf_poll_group_create(e->ts, &e->ps), 0);
+	WF_CHECK_EQ(wf_poll_group_create(e->tc, &e->pc), 0);
+	WF_CHECK(wf_poll_group_transport(e->pc) == e->tc);
+	e->outer = epoll_create1(EPOLL_CLOEXEC);
+	WF_CHECK(e->outer >= 0);
+	env_add_fd(e, e->ps);
+	env_add_fd(e, e->pc);
+	e->smem = must_alloc(REGION + 3 * GUARD);
+	e->cmem = must_alloc(LOCAL);
+	WF_CHECK_EQ(wf_mr_reg(e->ts, e->smem + GUARD, REGION,
+			      WF_ACCESS_REMOTE_READ | WF_ACCESS_REMOTE_WRITE, &e->smr),
+		    0);
+	WF_CHECK_EQ(
+	    wf_mr_reg(e->ts, e->smem + REGION + 2 * GUARD, GUARD, WF_ACCESS_REMOTE_WRITE, &e->swo),
+	    0);
+	WF_CHECK_EQ(wf_mr_reg(e->tc, e->cmem, LOCAL, WF_ACCESS_LOCAL, &e->cmr), 0);
+	WF_CHECK(e->smr->key != 0 && e->swo->key != 0 && e->smr->key != e->swo->key);
+	WF_CHECK_EQ(wf_listen(e->ps, e->addr, 0, &srv_listen, e, &e->l), 0);
+	WF_CHECK(wf_listener_port(e->l) != 0);
+	WF_CHECK(wf_listener_ctx(e->l) == e);
+}
+
+static void env_down(struct env *e)
+{
+	WF_CHECK(e->conns == NULL);
+	wf_listener_close(e->l);
+	wf_mr_dereg(e->smr);
+	wf_mr_dereg(e->swo);
+	wf_mr_dereg(e->cmr);
+	wf_poll_group_destroy(e->ps);
+	wf_poll_group_destroy(e->pc);
+	wf_transport_destroy(e->ts);
+	wf_transport_destroy(e->tc);
+	close(e->outer);
+	free(e->smem);
+	free(e->cmem);
+}
+
+static void usage(const char *prog)
+{
+	fprintf(stderr,
+		"usage: %s [--transport tcp|verbs] [--addr A] [--case NAME] [--duration S]\n"
+		"          [--cycles N] [--verbose]\ncases:",
+		prog);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		fprintf(stderr, " %s", cases[i].name);
+	fprintf(stderr, "\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"transport", required_argument, NULL, 't'},
+	    {"addr", required_argument, NULL, 'a'},
+	    {"case", required_argument, NULL, 'c'},
+	    {"duration", required_argument, NULL, 'd'},
+	    {"cycles", required_argument, NULL, 'n'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct env e = {.kind = "tcp", .duration_s = 10, .cycles = 1000};
+	const char *only = NULL;
+	enum wf_log_level level = WF_LOG_ERR;
+	int opt, ran = 0;
+
+	while ((opt = getopt_long(argc, argv, "t:a:c:d:n:v", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 't':
+			e.kind = optarg;
+			break;
+		case 'a':
+			e.addr = optarg;
+			break;
+		case 'c':
+			only = optarg;
+			break;
+		case 'd':
+			e.duration_s = atoi(optarg);
+			break;
+		case 'n':
+			e.cycles = atoi(optarg);
+			break;
+		case 'v':
+			level = WF_LOG_DEBUG;
+			break;
+		default:
+			usage(argv[0]);
+		}
+	}
+	if (!e.addr)
+		e.addr = strcmp(e.kind, "verbs") == 0 ? getenv("WEFT_RXE_ADDR") : "127.0.0.1";
+	if (!e.addr || e.duration_s <= 0 || e.cycles <= 0)
+		usage(argv[0]);
+	wf_log_init(&e.log, "transport_test", level, STDERR_FILENO);
+	env_up(&e);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t t0 = wf_test_now_ms();
+
+		if (only && strcmp(only, cases[i].name) != 0)
+			continue;
+		printf("%s: %s\n", e.kind, cases[i].name);
+		fflush(stdout);
+		cases[i].run(&e);
+		printf("%s: %s ok (%llu ms)\n", e.kind, cases[i].name,
+		       (unsigned long long)(wf_test_now_ms() - t0));
+		fflush(stdout);
+		ran++;
+	}
+	if (!ran)
+		usage(argv[0]);
+	env_down(&e);
+	return 0;
+}
