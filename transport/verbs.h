@@ -83,6 +83,7 @@ struct wf_verbs_ep {
 	bool dirty;	      /* on the group's list of endpoints with work to post */
 	bool drain_failed;    /* no drain WR could be posted: finish from the expiry check */
 	int down_status;      /* what in-flight xfers and the DISCONNECTED event report */
+	int carried;	      /* an unsignaled WRITE\'s failure, for the next signaled xfer */
 	uint64_t deadline_ns; /* connect timeout */
 
 	struct wf_xfer_list pending;  /* posted by the user, not yet on the wire */

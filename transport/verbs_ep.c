@@ -281,8 +281,19 @@ void wf_verbs_ep_send_done(struct wf_verbs_ep *ep, uint64_t wr_id, enum ibv_wc_s
 		wf_verbs_ep_finish(ep);
 		return;
 	case WF_VERBS_TAG_UNSIG:
-		/* A flushed unsignaled WRITE; it fails with the xfer that follows it. */
+		/*
+		 * An unsignaled WRITE that failed or was flushed. It is retired with
+		 * the signaled xfer after it, which must report its real cause.
+		 */
+		if (status && st != IBV_WC_WR_FLUSH_ERR && !ep->carried) {
+			ep->carried = status;
+			wf_verbs_ep_fail(ep, status);
+		}
 		return;
+	}
+	if (st == IBV_WC_WR_FLUSH_ERR && ep->carried) {
+		status = ep->carried;
+		ep->carried = 0;
 	}
 	retire(ep, x, &done);
 	if (status && st != IBV_WC_WR_FLUSH_ERR)

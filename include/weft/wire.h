@@ -68,7 +68,7 @@ struct wf_sgl {
 	uint32_t key;
 };
 
-/* A command, decoded. Wire offsets in brackets. */
+/* A command, decoded. Wire offsets in brackets; bytes 60-63 are reserved, zero. */
 struct wf_cmd {
 	uint8_t opcode;	     /* [0] enum wf_opcode */
 	uint8_t version;     /* [1] WF_WIRE_VERSION */
@@ -81,10 +81,9 @@ struct wf_cmd {
 	uint64_t token;	     /* [40] session token; 0 until authentication exists */
 	uint32_t flags;	     /* [48] WF_CMD_F_* */
 	uint32_t cdw[2];     /* [52] opcode-specific, zero unless the op defines them */
-			     /* [60] reserved, zero */
 };
 
-/* A completion, decoded. */
+/* A completion, decoded; bytes 6-7 are reserved, zero. */
 struct wf_cpl {
 	uint16_t cid;	  /* [0] */
 	uint16_t status;  /* [2] enum wf_status */
@@ -93,7 +92,7 @@ struct wf_cpl {
 	uint64_t result;  /* [8] opcode-specific: CONNECT: queue depth granted */
 };
 
-/* CONNECT's in-capsule data (48 bytes). */
+/* CONNECT's in-capsule data (48 bytes; 42-47 reserved, zero). */
 struct wf_connect_data {
 	char host[WF_HOST_NAME_MAX]; /* [0] NUL-terminated, non-empty */
 	uint16_t queue_depth;	     /* [40] commands the host will have outstanding */
@@ -101,7 +100,7 @@ struct wf_connect_data {
 };
 #define WF_CONNECT_DATA_SIZE 48
 
-/* IDENTIFY's data (64 bytes). */
+/* IDENTIFY's data (64 bytes; 56-63 reserved, zero). */
 struct wf_volume_info {
 	uint32_t volume;	       /* [0] */
 	uint32_t block_size;	       /* [4] bytes, a power of two >= 512 */
