@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -259,6 +260,14 @@ static int sock_error(struct wf_tcp_ep *ep, int err, bool *ready)
 	return -1;
 }
 
+/* writev(2) that reports a closed peer as EPIPE rather than killing us with SIGPIPE. */
+static ssize_t send_iov(int fd, struct iovec *iov, int cnt)
+{
+	struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)cnt};
+
+	return sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
 /* One writev of up to @max PDUs: 1 if bytes went out, 0 if blocked, -1 if now down. */
 static int tx_once(struct wf_tcp_ep *ep, int max)
 {
@@ -282,7 +291,7 @@ static int tx_once(struct wf_tcp_ep *ep, int max)
 		wf_tcp_ep_down(ep, -EACCES);
 		return -1;
 	}
-	ret = writev(ep->fd, iov, to_iov(items, n, ep->tx_off, iov));
+	ret = send_iov(ep->fd, iov, to_iov(items, n, ep->tx_off, iov));
 	err = errno;
 	if (locked)
 		wf_tcp_mr_unlock(ep->pg->t);
@@ -336,7 +345,7 @@ static int wait_writable(int fd, uint64_t deadline)
 static int write_last(int fd, struct iovec *iov, int cnt, uint64_t deadline)
 {
 	while (cnt) {
-		ssize_t ret = writev(fd, iov, cnt);
+		ssize_t ret = send_iov(fd, iov, cnt);
 
 		if (ret < 0) {
 			if (errno != EAGAIN && errno != EINTR)
