@@ -15,6 +15,11 @@
  * needs no reply of its own, but the next signaled xfer then asks for an
  * ACK, so a violation by the WRITE is known before that xfer completes.
  *
+ * Credits: a requester keeps at most WF_TCP_CTL_DEPTH requests awaiting a
+ * reply, so the target's reply ring cannot overflow and the target never
+ * stops reading for want of room (two such stalls facing each other, with
+ * both sockets full, would deadlock). A peer that sends more is broken.
+ *
  * The target checks key, access and bounds before it touches memory, with
  * the registration table read-locked around check and copy. A violation
  * sends TERM naming the request's tag and takes the endpoint down; the
@@ -150,14 +155,21 @@ static int gather(struct wf_tcp_ep *ep, struct tx_item *items, int max)
 	uint32_t c;
 	int n = 0;
 
+	uint32_t due = ep->replies_due;
+
 	if (ep->tx_cur == WF_TCP_TX_XFER) {
+		due += x->status_ == 1;
 		item_of_xfer(&items[n++], x, seq++);
 		x = x->next_;
 	}
 	for (c = 0; c < ep->ctl_count && n < max; c++)
 		item_of_ctl(&items[n++], &ep->ctl[(ep->ctl_head + c) % WF_TCP_CTL_DEPTH]);
-	for (; x && n < max; x = x->next_)
+	for (; x && n < max; x = x->next_) {
+		/* Out of credits: this and everything after it waits for replies. */
+		if (x->status_ == 1 && due++ >= WF_TCP_CTL_DEPTH)
+			break;
 		item_of_xfer(&items[n++], x, seq++);
+	}
 	return n;
 }
 
@@ -219,6 +231,7 @@ static void pop_written(struct wf_tcp_ep *ep, bool ctl)
 	if (!ep->txq_head)
 		ep->txq_tail = NULL;
 	ep->tx_seq++;
+	ep->replies_due += x->status_ == 1;
 	x->next_ = NULL;
 	if (ep->flq_tail)
 		ep->flq_tail->next_ = x;
@@ -301,9 +314,13 @@ static int tx_once(struct wf_tcp_ep *ep, int max)
 	return 1;
 }
 
-static bool tx_pending(const struct wf_tcp_ep *ep)
+/* Something may go out now: a reply, or a request within the reply credits. */
+static bool tx_ready(const struct wf_tcp_ep *ep)
 {
-	return ep->txq_head || ep->ctl_count;
+	const struct wf_xfer *x = ep->txq_head;
+
+	return ep->ctl_count || (x && (ep->tx_cur == WF_TCP_TX_XFER || x->status_ != 1 ||
+				       ep->replies_due < WF_TCP_CTL_DEPTH));
 }
 
 /* Complete the oldest xfers that are done, in post order. */
@@ -324,7 +341,7 @@ static void complete_head(struct wf_tcp_ep *ep)
 
 static void tx_flush(struct wf_tcp_ep *ep)
 {
-	for (int i = 0; i < TX_ROUNDS && ep->can_write && tx_pending(ep); i++)
+	for (int i = 0; i < TX_ROUNDS && ep->can_write && tx_ready(ep); i++)
 		if (tx_once(ep, TX_ITEMS) < 0)
 			return;
 	complete_head(ep);
@@ -460,16 +477,16 @@ static void rx_reset(struct wf_tcp_ep *ep)
 	ep->rx_x = NULL;
 }
 
-/* Requests must come in sequence, and replies need a free control slot. */
-static int request_begin(struct wf_tcp_ep *ep, bool needs_ctl)
+/* Requests must come in sequence, and within the reply credits. */
+static int request_begin(struct wf_tcp_ep *ep, bool needs_reply)
 {
 	if (le64toh(ep->rx_wire.tag) != ep->rx_seq) {
 		protocol_error(ep, "request out of sequence");
 		return -1;
 	}
-	if (needs_ctl && ctl_full(ep)) {
-		ep->stall = WF_TCP_STALL_CTL;
-		return 0;
+	if (needs_reply && ctl_full(ep)) {
+		protocol_error(ep, "more requests awaiting replies than credits");
+		return -1;
 	}
 	return 1;
 }
@@ -551,6 +568,8 @@ static int begin_reply(struct wf_tcp_ep *ep, uint8_t type, uint32_t len)
 		protocol_error(ep, "reply to no request");
 		return -1;
 	}
+	/* The target freed the reply's slot before it sent it: the credit is back. */
+	ep->replies_due--;
 	if (type == WF_TCP_ACK) {
 		if (len || x->op == WF_XFER_READ) {
 			protocol_error(ep, "ACK");
@@ -770,9 +789,5 @@ bool wf_tcp_ep_progress(struct wf_tcp_ep *ep)
 	tx_flush(ep);
 	if (ep->state == WF_TCP_EP_DOWN)
 		return false;
-	if (ep->stall == WF_TCP_STALL_CTL && !ctl_full(ep)) {
-		ep->stall = WF_TCP_STALL_NONE;
-		return true;
-	}
-	return rx_ready(ep) || (ep->can_write && tx_pending(ep));
+	return rx_ready(ep) || (ep->can_write && tx_ready(ep));
 }

@@ -53,7 +53,7 @@ enum wf_tcp_pdu_type {
 /* The requester needs to know the PDU was processed before it completes. */
 #define WF_TCP_F_ACK 0x01
 
-/* Replies (and handshake PDUs) an endpoint can owe its peer at once. */
+/* Replies (and handshake PDUs) an endpoint can owe its peer at once: the peer's credits. */
 #define WF_TCP_CTL_DEPTH 64
 /* Read-ahead per endpoint: one read(2) takes in many small PDUs. */
 #define WF_TCP_RA_BYTES 16384
@@ -144,7 +144,6 @@ enum wf_tcp_ep_state {
 enum wf_tcp_stall {
 	WF_TCP_STALL_NONE,
 	WF_TCP_STALL_BUF, /* a capsule waits for a receive buffer */
-	WF_TCP_STALL_CTL, /* a request waits for room to queue its reply */
 };
 
 /* Which queue's head is being written when a PDU went out in part. */
@@ -183,9 +182,10 @@ struct wf_tcp_ep {
 	/* Requests: posted and not fully written, then written and awaiting completion. */
 	struct wf_xfer *txq_head, *txq_tail;
 	struct wf_xfer *flq_head, *flq_tail;
-	uint64_t tx_seq; /* tag of txq_head */
-	uint64_t fl_seq; /* tag of flq_head */
-	bool uncovered;	 /* an unsignaled WRITE awaits a later PDU asking for an ACK */
+	uint64_t tx_seq;      /* tag of txq_head */
+	uint64_t fl_seq;      /* tag of flq_head */
+	uint32_t replies_due; /* written requests awaiting a reply: at most WF_TCP_CTL_DEPTH */
+	bool uncovered;	      /* an unsignaled WRITE awaits a later PDU asking for an ACK */
 	enum wf_tcp_txcur tx_cur;
 	size_t tx_off; /* bytes of the current PDU already written */
 

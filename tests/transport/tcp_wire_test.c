@@ -263,6 +263,31 @@ static void case_bad_key(struct wenv *w)
 	check_honest(w);
 }
 
+/* A peer that ignores its reply credits is cut off, not queued for without bound. */
+static void case_credit_overflow(struct wenv *w)
+{
+	struct wf_tcp_pdu reqs[WF_TCP_CTL_DEPTH + 8];
+	int fd = raw_handshake(w), down = w->down;
+	uint64_t t0 = wf_test_now_ms();
+	char buf[4096];
+	ssize_t n;
+
+	for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+		reqs[i] = pdu(WF_TCP_READ_REQ, 0, i);
+		reqs[i].raddr = htole64((uintptr_t)w->mem);
+		reqs[i].rkey = htole32(w->mr->key);
+		reqs[i].arg = htole32(64);
+	}
+	WF_CHECK_EQ(send(fd, reqs, sizeof(reqs), MSG_NOSIGNAL), sizeof(reqs));
+	WAIT_FOR(w, w->down == down + 1);
+	WF_CHECK_EQ(w->down_status, -EPROTO);
+	/* Replies already queued may arrive; then the connection ends. */
+	while ((n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) != 0 && !(n < 0 && errno != EAGAIN))
+		WF_CHECK(wf_test_now_ms() - t0 < WAIT_MS);
+	close(fd);
+	check_honest(w);
+}
+
 static void case_protocol_errors(struct wenv *w)
 {
 	struct wf_tcp_pdu h;
@@ -301,7 +326,9 @@ int main(void)
 	WF_CHECK_EQ(wf_transport_create(ops, &o, &w->tc), 0);
 	WF_CHECK_EQ(wf_poll_group_create(w->ts, &w->ps), 0);
 	WF_CHECK_EQ(wf_poll_group_create(w->tc, &w->pc), 0);
-	WF_CHECK_EQ(wf_mr_reg(w->ts, w->mem, sizeof(w->mem), WF_ACCESS_REMOTE_WRITE, &w->mr), 0);
+	WF_CHECK_EQ(wf_mr_reg(w->ts, w->mem, sizeof(w->mem),
+			      WF_ACCESS_REMOTE_READ | WF_ACCESS_REMOTE_WRITE, &w->mr),
+		    0);
 	WF_CHECK_EQ(wf_listen(w->ps, "127.0.0.1", 0, &srv_listen, w, &w->l), 0);
 	WF_CHECK_EQ(wf_connect(w->pc, "127.0.0.1", wf_listener_port(w->l), &p, &honest_handlers, w,
 			       WAIT_MS, &w->honest),
@@ -312,6 +339,7 @@ int main(void)
 	case_bad_connect(w);
 	case_bad_key(w);
 	case_protocol_errors(w);
+	case_credit_overflow(w);
 
 	wf_ep_disconnect(w->honest);
 	WAIT_FOR(w, w->honest_down == 1 && w->down == w->accepted);
