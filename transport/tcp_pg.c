@@ -279,6 +279,9 @@ int wf_tcp_pg_poll(struct wf_poll_group *base, int timeout_ms)
 	if (n || !wf_tcp_list_empty(&pg->work))
 		timeout_ms = 0;
 	next = expire_handshakes(pg);
+	ret = wf_tcp_listeners_resume(pg);
+	if (ret >= 0 && (next < 0 || ret < next))
+		next = ret;
 	if (next >= 0 && (timeout_ms < 0 || next < timeout_ms))
 		timeout_ms = next;
 	ret = wait_events(pg, timeout_ms);

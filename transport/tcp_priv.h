@@ -131,6 +131,7 @@ struct wf_tcp_listener {
 	struct wf_listener base;
 	enum wf_tcp_kind kind;
 	int fd;
+	uint64_t resume_at;	 /* muted after running out of fds: when to listen again */
 	struct wf_tcp_node node; /* pg->listeners, then pg->dead until freed */
 };
 
@@ -224,6 +225,7 @@ struct wf_tcp_pg {
 	uint32_t nfree, nbufs;
 	uint32_t nstalled; /* endpoints in WF_TCP_STALL_BUF */
 	uint32_t nhello;   /* endpoints with a handshake deadline */
+	uint32_t npaused;  /* listeners muted for want of fds */
 	struct wf_tcp_node eps, work, reap, listeners, dead;
 };
 
@@ -290,6 +292,9 @@ void wf_tcp_disconnect(struct wf_ep *ep);
 
 /* Handle readiness of a listening socket: accept every pending connection. */
 void wf_tcp_listener_ready(struct wf_tcp_listener *l);
+
+/* Unmute listeners whose pause is over; the ms until the next one is due, or -1. */
+int wf_tcp_listeners_resume(struct wf_tcp_pg *pg);
 
 /* The client's TCP connect finished (or failed): send CONNECT. */
 void wf_tcp_connect_done(struct wf_tcp_ep *ep);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -177,12 +178,12 @@ static void expect_closed(struct wenv *w, int fd)
 	close(fd);
 }
 
-static int raw_handshake(struct wenv *w)
+/* CONNECT on a connected raw socket, and check the ACCEPT. */
+static void raw_hello(struct wenv *w, int fd)
 {
 	struct wf_conn_params p = params("raw"), got;
 	struct wf_conn_wire cw;
 	struct wf_tcp_pdu h = pdu(WF_TCP_CONNECT, sizeof(cw), 0);
-	int fd = raw_connect(w), accepted = w->accepted;
 
 	wf_conn_encode(&p, &cw);
 	raw_pdu(fd, &h, &cw, sizeof(cw));
@@ -192,6 +193,13 @@ static int raw_handshake(struct wenv *w)
 	WF_CHECK(raw_read(w, fd, &cw, sizeof(cw)));
 	WF_CHECK_EQ(wf_conn_decode(&cw, sizeof(cw), &got), WF_REJECT_NONE);
 	WF_CHECK_EQ(got.capsule_size, p.capsule_size);
+}
+
+static int raw_handshake(struct wenv *w)
+{
+	int fd = raw_connect(w), accepted = w->accepted;
+
+	raw_hello(w, fd);
 	WAIT_FOR(w, w->accepted == accepted + 1);
 	return fd;
 }
@@ -288,6 +296,44 @@ static void case_credit_overflow(struct wenv *w)
 	check_honest(w);
 }
 
+/* Out of fds, the listener pauses instead of spinning, and accepts once fds are back. */
+static void case_out_of_fds(struct wenv *w)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(wf_listener_port(w->l))};
+	int fds[3], accepted = w->accepted, down = w->down, polls = 0, spare;
+	struct rlimit old, low;
+	uint64_t t0;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	for (int i = 0; i < 3; i++) {
+		fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		WF_CHECK(fds[i] >= 0);
+	}
+	/* No new fd can be made: the lowest free number is the limit. */
+	spare = dup(0);
+	WF_CHECK(spare >= 0);
+	close(spare);
+	WF_CHECK_EQ(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = (rlim_t)spare;
+	WF_CHECK_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+	for (int i = 0; i < 3; i++)
+		WF_CHECK_EQ(connect(fds[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
+	for (t0 = wf_test_now_ms(); wf_test_now_ms() - t0 < 300; polls++)
+		WF_CHECK(wf_poll_group_poll(w->ps, 50) >= 0);
+	WF_CHECK_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
+	/* A spinning listener would have polled thousands of times. */
+	WF_CHECK(polls < 50);
+	WF_CHECK_EQ(w->accepted, accepted);
+	for (int i = 0; i < 3; i++)
+		raw_hello(w, fds[i]);
+	WAIT_FOR(w, w->accepted == accepted + 3);
+	for (int i = 0; i < 3; i++)
+		close(fds[i]);
+	WAIT_FOR(w, w->down == down + 3);
+	check_honest(w);
+}
+
 static void case_protocol_errors(struct wenv *w)
 {
 	struct wf_tcp_pdu h;
@@ -340,6 +386,7 @@ int main(void)
 	case_bad_key(w);
 	case_protocol_errors(w);
 	case_credit_overflow(w);
+	case_out_of_fds(w);
 
 	wf_ep_disconnect(w->honest);
 	WAIT_FOR(w, w->honest_down == 1 && w->down == w->accepted);
