@@ -207,7 +207,7 @@ static int raw_handshake(struct wenv *w)
 /* After a good handshake, send @h (+ @len bytes) and expect the target to drop us. */
 static void expect_dropped(struct wenv *w, struct wf_tcp_pdu h, size_t len, int status)
 {
-	static char junk[8192];
+	char junk[8192] = {0};
 	int fd = raw_handshake(w), down = w->down;
 
 	raw_pdu(fd, &h, junk, len);
