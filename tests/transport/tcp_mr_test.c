@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "tests/lib/check.h"
 #include "transport/tcp_priv.h"
@@ -38,10 +39,10 @@ static void keys_unique(struct wf_transport *tr)
 	struct wf_tcp_transport *t = wf_container_of(tr, struct wf_tcp_transport, base);
 	static const unsigned rw = WF_ACCESS_REMOTE_READ | WF_ACCESS_REMOTE_WRITE;
 	struct wf_mr **mrs = calloc(NREGS, sizeof(*mrs));
-	uint32_t *keys = calloc(NREGS, sizeof(*keys));
+	uint32_t *keys = calloc(NREGS, sizeof(*keys)), *sorted = calloc(NREGS, sizeof(*keys));
 	char *mem = malloc(NREGS);
 
-	WF_CHECK(mrs && keys && mem);
+	WF_CHECK(mrs && keys && sorted && mem);
 	for (int i = 0; i < NREGS; i++) {
 		WF_CHECK_EQ(wf_mr_reg(tr, mem + i, 1, rw, &mrs[i]), 0);
 		keys[i] = mrs[i]->key;
@@ -49,17 +50,19 @@ static void keys_unique(struct wf_transport *tr)
 	}
 	for (int i = 0; i < NREGS; i++)
 		WF_CHECK(find(t, keys[i], (uintptr_t)(mem + i), 1, rw) == mrs[i]);
-	qsort(keys, NREGS, sizeof(*keys), cmp_key);
+	memcpy(sorted, keys, NREGS * sizeof(*keys));
+	qsort(sorted, NREGS, sizeof(*sorted), cmp_key);
 	for (int i = 1; i < NREGS; i++)
-		WF_CHECK(keys[i] != keys[i - 1]);
+		WF_CHECK(sorted[i] != sorted[i - 1]);
 	/* Deregistered keys are gone, the others stay. */
 	for (int i = 0; i < NREGS; i += 2)
 		wf_mr_dereg(mrs[i]);
 	for (int i = 0; i < NREGS; i++)
-		WF_CHECK((find(t, mrs[i]->key, (uintptr_t)(mem + i), 1, rw) != NULL) == (i % 2));
+		WF_CHECK((find(t, keys[i], (uintptr_t)(mem + i), 1, rw) != NULL) == (i % 2));
 	for (int i = 1; i < NREGS; i += 2)
 		wf_mr_dereg(mrs[i]);
 	free(mem);
+	free(sorted);
 	free(keys);
 	free(mrs);
 }
