@@ -35,6 +35,7 @@ struct wenv {
 	int accepted, down, down_status, received;
 	struct wf_ep *honest;
 	int honest_up, honest_down, honest_sent;
+	int failed, failed_status; /* connects that never came up */
 };
 
 static void pump(struct wenv *w)
@@ -88,11 +89,14 @@ static void honest_event(struct wf_ep *ep, enum wf_ep_event ev, int status)
 {
 	struct wenv *w = wf_ep_ctx(ep);
 
-	(void)status;
-	if (ev == WF_EP_CONNECTED)
+	if (ev == WF_EP_CONNECTED) {
 		w->honest_up++;
-	else
+	} else if (ev == WF_EP_CONNECT_FAILED) {
+		w->failed++;
+		w->failed_status = status;
+	} else {
 		w->honest_down++;
+	}
 }
 
 static const struct wf_ep_handlers honest_handlers = {.recv = honest_recv, .event = honest_event};
@@ -334,6 +338,22 @@ static void case_out_of_fds(struct wenv *w)
 	check_honest(w);
 }
 
+/* An empty host identity is the caller's mistake, reported as such. */
+static void case_empty_host(struct wenv *w)
+{
+	struct wf_conn_params p = params("");
+	int accepted = w->accepted;
+	struct wf_ep *ep;
+
+	w->failed = 0;
+	WF_CHECK_EQ(wf_connect(w->pc, "127.0.0.1", wf_listener_port(w->l), &p, &honest_handlers, w,
+			       WAIT_MS, &ep),
+		    0);
+	WAIT_FOR(w, w->failed);
+	WF_CHECK_EQ(w->failed_status, -EINVAL);
+	WF_CHECK_EQ(w->accepted, accepted);
+}
+
 static void case_protocol_errors(struct wenv *w)
 {
 	struct wf_tcp_pdu h;
@@ -387,6 +407,7 @@ int main(void)
 	case_protocol_errors(w);
 	case_credit_overflow(w);
 	case_out_of_fds(w);
+	case_empty_host(w);
 
 	wf_ep_disconnect(w->honest);
 	WAIT_FOR(w, w->honest_down == 1 && w->down == w->accepted);
