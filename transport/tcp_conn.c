@@ -354,8 +354,7 @@ static void target_hello(struct wf_tcp_ep *ep, uint8_t type, uint32_t len)
 		reason = ask_listener(ep, &params, &h, &ctx);
 	if (reason) {
 		rej.reason = htole16((uint16_t)reason);
-		wf_tcp_send_last(ep, WF_TCP_REJECT, 0, 0, &rej, sizeof(rej));
-		wf_tcp_ep_down(ep, -ECONNREFUSED);
+		wf_tcp_close_with(ep, -ECONNREFUSED, WF_TCP_REJECT, 0, 0, &rej, sizeof(rej));
 		return;
 	}
 	wf_ep_init(&ep->base, &pg->base, h, ctx);

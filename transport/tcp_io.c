@@ -28,7 +28,6 @@
  */
 #include <endian.h>
 #include <errno.h>
-#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -36,12 +35,11 @@
 
 #include "transport/tcp_priv.h"
 
-#define TX_ITEMS     16	  /* PDUs per writev */
-#define TX_ROUNDS    8	  /* writevs per endpoint turn */
-#define RX_STEPS     256  /* rx steps per endpoint turn, so one peer cannot hog the group */
-#define RX_DIRECT    8192 /* a payload at least this big skips the read-ahead buffer */
-#define LAST_WAIT_MS 100  /* how long TERM/REJECT may wait for the socket */
-#define MAX_ERRNO    4095
+#define TX_ITEMS  16   /* PDUs per writev */
+#define TX_ROUNDS 8    /* writevs per endpoint turn */
+#define RX_STEPS  256  /* rx steps per endpoint turn, so one peer cannot hog the group */
+#define RX_DIRECT 8192 /* a payload at least this big skips the read-ahead buffer */
+#define MAX_ERRNO 4095
 
 struct tx_item {
 	struct wf_tcp_pdu hdr; /* wire order */
@@ -347,61 +345,49 @@ static void tx_flush(struct wf_tcp_ep *ep)
 	complete_head(ep);
 }
 
-static int wait_writable(int fd, uint64_t deadline)
+void wf_tcp_close_with(struct wf_tcp_ep *ep, int status, uint8_t type, uint64_t tag, uint32_t arg,
+		       const void *data, uint32_t len)
 {
-	struct pollfd p = {.fd = fd, .events = POLLOUT};
-	uint64_t now = wf_tcp_now_ns();
-
-	if (now >= deadline)
-		return -ETIMEDOUT;
-	if (poll(&p, 1, (int)((deadline - now) / 1000000u) + 1) < 0 && errno != EINTR)
-		return -errno;
-	return 0;
+	if (ep->state >= WF_TCP_EP_CLOSING)
+		return;
+	if (len > sizeof(ep->last_data)) {
+		wf_tcp_ep_down(ep, status);
+		return;
+	}
+	if (!wf_tcp_ep_timed(ep))
+		ep->pg->nhello++;
+	ep->closing_from = ep->state;
+	ep->state = WF_TCP_EP_CLOSING;
+	ep->closing_status = status;
+	ep->deadline = wf_tcp_now_ns() + WF_TCP_CLOSE_TIMEOUT_MS * 1000000ull;
+	pdu_fill(&ep->last, type, 0, len, tag, 0, 0, arg);
+	if (len)
+		memcpy(&ep->last_data, data, len);
+	ep->last_off = 0;
+	wf_tcp_ep_want_work(ep);
 }
 
-static int write_last(int fd, struct iovec *iov, int cnt, uint64_t deadline)
+/* CLOSING: finish the half-written PDU (the peer must not misframe ours), then the last one. */
+static void close_progress(struct wf_tcp_ep *ep)
 {
-	while (cnt) {
-		ssize_t ret = send_iov(fd, iov, cnt);
+	struct tx_item it = {.hdr = ep->last, .data = &ep->last_data, .len = le32toh(ep->last.len)};
+	struct iovec iov[2];
+	ssize_t ret;
 
-		if (ret < 0) {
-			if (errno != EAGAIN && errno != EINTR)
-				return -errno;
-			if (wait_writable(fd, deadline))
-				return -ETIMEDOUT;
+	while (ep->state == WF_TCP_EP_CLOSING && ep->can_write) {
+		if (ep->tx_cur != WF_TCP_TX_NONE) {
+			tx_once(ep, 1);
 			continue;
 		}
-		for (; cnt && (size_t)ret >= iov->iov_len; cnt--, iov++)
-			ret -= iov->iov_len;
-		if (cnt) {
-			iov->iov_base = (char *)iov->iov_base + ret;
-			iov->iov_len -= ret;
+		ret = send_iov(ep->fd, iov, to_iov(&it, 1, ep->last_off, iov));
+		if (ret < 0) {
+			sock_error(ep, errno, &ep->can_write);
+			continue;
 		}
+		ep->last_off += (uint32_t)ret;
+		if (ep->last_off == sizeof(it.hdr) + it.len)
+			wf_tcp_ep_down(ep, ep->closing_status);
 	}
-	return 0;
-}
-
-void wf_tcp_send_last(struct wf_tcp_ep *ep, uint8_t type, uint64_t tag, uint32_t arg,
-		      const void *data, uint32_t len)
-{
-	uint64_t deadline = wf_tcp_now_ns() + LAST_WAIT_MS * 1000000ull;
-	struct wf_tcp_pdu hdr;
-	struct iovec iov[2];
-
-	/* A half-written PDU must be finished, or the peer would misframe ours. */
-	while (ep->tx_cur != WF_TCP_TX_NONE && ep->state != WF_TCP_EP_DOWN) {
-		int ret = tx_once(ep, 1);
-
-		if (ret < 0 || (ret == 0 && wait_writable(ep->fd, deadline)))
-			return;
-	}
-	if (ep->state == WF_TCP_EP_DOWN)
-		return;
-	pdu_fill(&hdr, type, 0, len, tag, 0, 0, arg);
-	iov[0] = (struct iovec){&hdr, sizeof(hdr)};
-	iov[1] = (struct iovec){(void *)data, len};
-	if (write_last(ep->fd, iov, len ? 2 : 1, deadline))
-		wf_log_warn(ep->pg->log, "tcp: could not send PDU type %u before closing", type);
 }
 
 void wf_tcp_fail_xfers(struct wf_tcp_ep *ep)
@@ -442,8 +428,7 @@ static void access_violation(struct wf_tcp_ep *ep, uint64_t tag)
 {
 	wf_log_warn(ep->pg->log, "tcp: peer's request %llu breaks key, access or bounds; closing",
 		    (unsigned long long)tag);
-	wf_tcp_send_last(ep, WF_TCP_TERM, tag, EACCES, NULL, 0);
-	wf_tcp_ep_down(ep, -EACCES);
+	wf_tcp_close_with(ep, -EACCES, WF_TCP_TERM, tag, EACCES, NULL, 0);
 }
 
 static bool mr_ok(struct wf_tcp_ep *ep, uint32_t key, uint64_t addr, uint64_t len, unsigned access)
@@ -768,7 +753,7 @@ static void rx_step(struct wf_tcp_ep *ep)
 
 static bool rx_ready(const struct wf_tcp_ep *ep)
 {
-	return ep->state != WF_TCP_EP_DOWN && ep->stall == WF_TCP_STALL_NONE &&
+	return ep->state < WF_TCP_EP_CLOSING && ep->stall == WF_TCP_STALL_NONE &&
 	       (ep->can_read || ra_avail(ep) ||
 		(!ep->rx_body && ep->rx_hoff == sizeof(ep->rx_wire)));
 }
@@ -784,7 +769,9 @@ bool wf_tcp_ep_progress(struct wf_tcp_ep *ep)
 	}
 	while (steps-- && rx_ready(ep))
 		rx_step(ep);
-	if (ep->state == WF_TCP_EP_DOWN)
+	if (ep->state == WF_TCP_EP_CLOSING)
+		close_progress(ep);
+	if (ep->state >= WF_TCP_EP_CLOSING)
 		return false;
 	tx_flush(ep);
 	if (ep->state == WF_TCP_EP_DOWN)

@@ -24,14 +24,17 @@
 #include "transport/tcp_priv.h"
 
 #define WAIT_MS 5000
+#define BIG	(1u << 20)
+#define BIG_N	32
 
 struct wenv {
 	struct wf_log log;
 	struct wf_transport *ts, *tc;
 	struct wf_poll_group *ps, *pc;
 	struct wf_listener *l;
-	struct wf_mr *mr;
+	struct wf_mr *mr, *bmr;
 	char mem[4096];
+	char *big; /* BIG bytes peers may READ */
 	int accepted, down, down_status, received;
 	struct wf_ep *honest;
 	int honest_up, honest_down, honest_sent;
@@ -354,6 +357,76 @@ static void case_empty_host(struct wenv *w)
 	WF_CHECK_EQ(w->accepted, accepted);
 }
 
+/* Skip @len bytes of the stream. */
+static void raw_skip(struct wenv *w, int fd, size_t len)
+{
+	char buf[8192];
+
+	while (len) {
+		size_t n = len < sizeof(buf) ? len : sizeof(buf);
+
+		WF_CHECK(raw_read(w, fd, buf, n));
+		len -= n;
+	}
+}
+
+/*
+ * A violation while a big reply is half written and the peer reads
+ * nothing: the target must neither block its poll loop nor misframe the
+ * stream. The reply in progress is finished, TERM follows, then the end.
+ */
+static void case_term_after_partial(struct wenv *w)
+{
+	struct wf_tcp_pdu req[BIG_N + 1];
+	int fd = raw_handshake(w), down = w->down, replies = 0;
+	char data[16] = {0};
+	uint64_t t0, t1;
+
+	for (int i = 0; i < BIG_N; i++) {
+		req[i] = pdu(WF_TCP_READ_REQ, 0, (uint64_t)i);
+		req[i].raddr = htole64((uintptr_t)w->big);
+		req[i].rkey = htole32(w->bmr->key);
+		req[i].arg = htole32(BIG);
+	}
+	req[BIG_N] = pdu(WF_TCP_WRITE, sizeof(data), BIG_N);
+	req[BIG_N].raddr = htole64((uintptr_t)w->big);
+	req[BIG_N].rkey = htole32(w->bmr->key ^ 0x1000u);
+	/* The replies fill both socket buffers and stall half way. */
+	WF_CHECK_EQ(send(fd, req, BIG_N * sizeof(req[0]), MSG_NOSIGNAL), BIG_N * sizeof(req[0]));
+	for (t0 = wf_test_now_ms(); wf_test_now_ms() - t0 < 200;)
+		pump(w);
+	WF_CHECK_EQ(send(fd, &req[BIG_N], sizeof(req[0]), MSG_NOSIGNAL), sizeof(req[0]));
+	WF_CHECK_EQ(send(fd, data, sizeof(data), MSG_NOSIGNAL), sizeof(data));
+	for (t0 = wf_test_now_ms(); wf_test_now_ms() - t0 < 200;) {
+		t1 = wf_test_now_ms();
+		pump(w);
+		WF_CHECK(wf_test_now_ms() - t1 < 50);
+	}
+	/* Still closing (the socket is full), and the honest peer is served meanwhile. */
+	WF_CHECK_EQ(w->down, down);
+	check_honest(w);
+	for (;;) {
+		struct wf_tcp_pdu h;
+
+		WF_CHECK(raw_read(w, fd, &h, sizeof(h)));
+		if (h.type != WF_TCP_READ_RESP) {
+			WF_CHECK_EQ(h.type, WF_TCP_TERM);
+			WF_CHECK_EQ(le32toh(h.arg), EACCES);
+			WF_CHECK_EQ(le64toh(h.tag), BIG_N);
+			break;
+		}
+		WF_CHECK_EQ(le64toh(h.tag), replies);
+		WF_CHECK_EQ(le32toh(h.len), BIG);
+		raw_skip(w, fd, BIG);
+		WF_CHECK(++replies < BIG_N);
+	}
+	expect_closed(w, fd);
+	printf("  TERM after %d whole READ replies\n", replies);
+	WAIT_FOR(w, w->down == down + 1);
+	WF_CHECK_EQ(w->down_status, -EACCES);
+	check_honest(w);
+}
+
 static void case_protocol_errors(struct wenv *w)
 {
 	struct wf_tcp_pdu h;
@@ -395,6 +468,9 @@ int main(void)
 	WF_CHECK_EQ(wf_mr_reg(w->ts, w->mem, sizeof(w->mem),
 			      WF_ACCESS_REMOTE_READ | WF_ACCESS_REMOTE_WRITE, &w->mr),
 		    0);
+	w->big = calloc(1, BIG);
+	WF_CHECK(w->big);
+	WF_CHECK_EQ(wf_mr_reg(w->ts, w->big, BIG, WF_ACCESS_REMOTE_READ, &w->bmr), 0);
 	WF_CHECK_EQ(wf_listen(w->ps, "127.0.0.1", 0, &srv_listen, w, &w->l), 0);
 	WF_CHECK_EQ(wf_connect(w->pc, "127.0.0.1", wf_listener_port(w->l), &p, &honest_handlers, w,
 			       WAIT_MS, &w->honest),
@@ -408,11 +484,14 @@ int main(void)
 	case_credit_overflow(w);
 	case_out_of_fds(w);
 	case_empty_host(w);
+	case_term_after_partial(w);
 
 	wf_ep_disconnect(w->honest);
 	WAIT_FOR(w, w->honest_down == 1 && w->down == w->accepted);
 	wf_listener_close(w->l);
 	wf_mr_dereg(w->mr);
+	wf_mr_dereg(w->bmr);
+	free(w->big);
 	wf_poll_group_destroy(w->ps);
 	wf_poll_group_destroy(w->pc);
 	wf_transport_destroy(w->ts);
