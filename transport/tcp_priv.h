@@ -58,7 +58,7 @@ enum wf_tcp_pdu_type {
 /* Read-ahead per endpoint: one read(2) takes in many small PDUs. */
 #define WF_TCP_RA_BYTES 16384
 /* How long a closing endpoint may take to get its last PDU out. */
-#define WF_TCP_CLOSE_TIMEOUT_MS 1000
+#define WF_TCP_CLOSE_TIMEOUT_MS 2000
 /* How long a target waits for a CONNECT PDU after the TCP accept. */
 #define WF_TCP_HELLO_TIMEOUT_MS 10000
 
