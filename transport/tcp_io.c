@@ -82,6 +82,17 @@ static bool ctl_full(const struct wf_tcp_ep *ep)
 	return ep->ctl_count == WF_TCP_CTL_DEPTH;
 }
 
+/* xfers queue through their next_ field, as the contract reserves it for us. */
+static void xfer_append(struct wf_xfer **head, struct wf_xfer **tail, struct wf_xfer *x)
+{
+	x->next_ = NULL;
+	if (*tail)
+		(*tail)->next_ = x;
+	else
+		*head = x;
+	*tail = x;
+}
+
 int wf_tcp_post(struct wf_ep *base, struct wf_xfer *x)
 {
 	struct wf_tcp_ep *ep = wf_tcp_ep_of(base);
@@ -103,12 +114,7 @@ int wf_tcp_post(struct wf_ep *base, struct wf_xfer *x)
 		ep->uncovered = false;
 		break;
 	}
-	x->next_ = NULL;
-	if (ep->txq_tail)
-		ep->txq_tail->next_ = x;
-	else
-		ep->txq_head = x;
-	ep->txq_tail = x;
+	xfer_append(&ep->txq_head, &ep->txq_tail, x);
 	wf_tcp_ep_want_work(ep);
 	return 0;
 }
@@ -230,12 +236,7 @@ static void pop_written(struct wf_tcp_ep *ep, bool ctl)
 		ep->txq_tail = NULL;
 	ep->tx_seq++;
 	ep->replies_due += x->status_ == 1;
-	x->next_ = NULL;
-	if (ep->flq_tail)
-		ep->flq_tail->next_ = x;
-	else
-		ep->flq_head = x;
-	ep->flq_tail = x;
+	xfer_append(&ep->flq_head, &ep->flq_tail, x);
 }
 
 /* Account @written bytes against @items: finished PDUs leave their queue. */
