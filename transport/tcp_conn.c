@@ -20,7 +20,8 @@
 
 #include "transport/tcp_priv.h"
 
-#define ACCEPT_BATCH 32
+#define ACCEPT_BATCH	32
+#define ACCEPT_PAUSE_MS 100
 
 static int resolve(const char *addr, uint16_t port, struct sockaddr_storage *ss, socklen_t *len)
 {
@@ -136,6 +137,9 @@ void wf_tcp_listener_close(struct wf_listener *base)
 
 	close(l->fd);
 	l->fd = -1;
+	if (l->resume_at)
+		pg->npaused--;
+	l->resume_at = 0;
 	/* Handshakes still under way are refused as BUSY rather than orphaned. */
 	for (n = pg->eps.next; n != &pg->eps; n = n->next) {
 		struct wf_tcp_ep *ep = wf_container_of(n, struct wf_tcp_ep, node);
@@ -168,6 +172,51 @@ static void accept_one(struct wf_tcp_listener *l, int fd)
 	pg->nhello++;
 }
 
+/*
+ * Out of fds or memory: the pending connection stays queued and a level-
+ * triggered listener would wake us in a loop, so mute it for a while.
+ */
+static void pause_listener(struct wf_tcp_listener *l, int err)
+{
+	struct wf_tcp_pg *pg = wf_tcp_pg_of(l->base.pg);
+	struct epoll_event ev = {.events = 0, .data.ptr = &l->kind};
+
+	wf_log_err(pg->log, "tcp: accept on port %u: %s; pausing %d ms", l->base.port,
+		   strerror(err), ACCEPT_PAUSE_MS);
+	if (epoll_ctl(pg->epfd, EPOLL_CTL_MOD, l->fd, &ev)) {
+		wf_log_err(pg->log, "tcp: cannot pause listener: %s", strerror(errno));
+		return;
+	}
+	l->resume_at = wf_tcp_now_ns() + ACCEPT_PAUSE_MS * 1000000ull;
+	pg->npaused++;
+}
+
+int wf_tcp_listeners_resume(struct wf_tcp_pg *pg)
+{
+	struct epoll_event ev = {.events = EPOLLIN};
+	uint64_t now = wf_tcp_now_ns(), next = UINT64_MAX;
+	struct wf_tcp_node *n;
+
+	if (!pg->npaused)
+		return -1;
+	for (n = pg->listeners.next; n != &pg->listeners; n = n->next) {
+		struct wf_tcp_listener *l = wf_container_of(n, struct wf_tcp_listener, node);
+
+		if (!l->resume_at)
+			continue;
+		if (l->resume_at > now) {
+			next = l->resume_at < next ? l->resume_at : next;
+			continue;
+		}
+		ev.data.ptr = &l->kind;
+		if (epoll_ctl(pg->epfd, EPOLL_CTL_MOD, l->fd, &ev))
+			wf_log_err(pg->log, "tcp: cannot resume listener: %s", strerror(errno));
+		l->resume_at = 0;
+		pg->npaused--;
+	}
+	return next == UINT64_MAX ? -1 : (int)((next - now + 999999) / 1000000);
+}
+
 void wf_tcp_listener_ready(struct wf_tcp_listener *l)
 {
 	struct wf_tcp_pg *pg = wf_tcp_pg_of(l->base.pg);
@@ -182,7 +231,9 @@ void wf_tcp_listener_ready(struct wf_tcp_listener *l)
 		}
 		if (errno == EINTR || errno == ECONNABORTED)
 			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+			pause_listener(l, errno);
+		else if (errno != EAGAIN && errno != EWOULDBLOCK)
 			wf_log_err(pg->log, "tcp: accept on port %u: %s", l->base.port,
 				   strerror(errno));
 		break;
@@ -243,6 +294,15 @@ void wf_tcp_connect_done(struct wf_tcp_ep *ep)
 		wf_tcp_ep_down(ep, -err);
 		return;
 	}
+	/*
+	 * wf_connect() lets an empty host identity through, but every target
+	 * refuses it as malformed: say so here, as the caller's own error.
+	 */
+	if (!ep->base.params.host_id[0]) {
+		wf_log_err(ep->pg->log, "tcp: connect with an empty host identity");
+		wf_tcp_ep_down(ep, -EINVAL);
+		return;
+	}
 	ep->state = WF_TCP_EP_HELLO;
 	/* Our receive buffers bound what we can take, whatever was asked. */
 	if (ep->base.params.capsule_size > o->capsule_size)
@@ -294,8 +354,7 @@ static void target_hello(struct wf_tcp_ep *ep, uint8_t type, uint32_t len)
 		reason = ask_listener(ep, &params, &h, &ctx);
 	if (reason) {
 		rej.reason = htole16((uint16_t)reason);
-		wf_tcp_send_last(ep, WF_TCP_REJECT, 0, 0, &rej, sizeof(rej));
-		wf_tcp_ep_down(ep, -ECONNREFUSED);
+		wf_tcp_close_with(ep, -ECONNREFUSED, WF_TCP_REJECT, 0, 0, &rej, sizeof(rej));
 		return;
 	}
 	wf_ep_init(&ep->base, &pg->base, h, ctx);

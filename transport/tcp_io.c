@@ -15,6 +15,11 @@
  * needs no reply of its own, but the next signaled xfer then asks for an
  * ACK, so a violation by the WRITE is known before that xfer completes.
  *
+ * Credits: a requester keeps at most WF_TCP_CTL_DEPTH requests awaiting a
+ * reply, so the target's reply ring cannot overflow and the target never
+ * stops reading for want of room (two such stalls facing each other, with
+ * both sockets full, would deadlock). A peer that sends more is broken.
+ *
  * The target checks key, access and bounds before it touches memory, with
  * the registration table read-locked around check and copy. A violation
  * sends TERM naming the request's tag and takes the endpoint down; the
@@ -23,19 +28,18 @@
  */
 #include <endian.h>
 #include <errno.h>
-#include <poll.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include "transport/tcp_priv.h"
 
-#define TX_ITEMS     16	  /* PDUs per writev */
-#define TX_ROUNDS    8	  /* writevs per endpoint turn */
-#define RX_STEPS     256  /* rx steps per endpoint turn, so one peer cannot hog the group */
-#define RX_DIRECT    8192 /* a payload at least this big skips the read-ahead buffer */
-#define LAST_WAIT_MS 100  /* how long TERM/REJECT may wait for the socket */
-#define MAX_ERRNO    4095
+#define TX_ITEMS  16   /* PDUs per writev */
+#define TX_ROUNDS 8    /* writevs per endpoint turn */
+#define RX_STEPS  256  /* rx steps per endpoint turn, so one peer cannot hog the group */
+#define RX_DIRECT 8192 /* a payload at least this big skips the read-ahead buffer */
+#define MAX_ERRNO 4095
 
 struct tx_item {
 	struct wf_tcp_pdu hdr; /* wire order */
@@ -78,6 +82,17 @@ static bool ctl_full(const struct wf_tcp_ep *ep)
 	return ep->ctl_count == WF_TCP_CTL_DEPTH;
 }
 
+/* xfers queue through their next_ field, as the contract reserves it for us. */
+static void xfer_append(struct wf_xfer **head, struct wf_xfer **tail, struct wf_xfer *x)
+{
+	x->next_ = NULL;
+	if (*tail)
+		(*tail)->next_ = x;
+	else
+		*head = x;
+	*tail = x;
+}
+
 int wf_tcp_post(struct wf_ep *base, struct wf_xfer *x)
 {
 	struct wf_tcp_ep *ep = wf_tcp_ep_of(base);
@@ -99,12 +114,7 @@ int wf_tcp_post(struct wf_ep *base, struct wf_xfer *x)
 		ep->uncovered = false;
 		break;
 	}
-	x->next_ = NULL;
-	if (ep->txq_tail)
-		ep->txq_tail->next_ = x;
-	else
-		ep->txq_head = x;
-	ep->txq_tail = x;
+	xfer_append(&ep->txq_head, &ep->txq_tail, x);
 	wf_tcp_ep_want_work(ep);
 	return 0;
 }
@@ -149,14 +159,21 @@ static int gather(struct wf_tcp_ep *ep, struct tx_item *items, int max)
 	uint32_t c;
 	int n = 0;
 
+	uint32_t due = ep->replies_due;
+
 	if (ep->tx_cur == WF_TCP_TX_XFER) {
+		due += x->status_ == 1;
 		item_of_xfer(&items[n++], x, seq++);
 		x = x->next_;
 	}
 	for (c = 0; c < ep->ctl_count && n < max; c++)
 		item_of_ctl(&items[n++], &ep->ctl[(ep->ctl_head + c) % WF_TCP_CTL_DEPTH]);
-	for (; x && n < max; x = x->next_)
+	for (; x && n < max; x = x->next_) {
+		/* Out of credits: this and everything after it waits for replies. */
+		if (x->status_ == 1 && due++ >= WF_TCP_CTL_DEPTH)
+			break;
 		item_of_xfer(&items[n++], x, seq++);
+	}
 	return n;
 }
 
@@ -218,12 +235,8 @@ static void pop_written(struct wf_tcp_ep *ep, bool ctl)
 	if (!ep->txq_head)
 		ep->txq_tail = NULL;
 	ep->tx_seq++;
-	x->next_ = NULL;
-	if (ep->flq_tail)
-		ep->flq_tail->next_ = x;
-	else
-		ep->flq_head = x;
-	ep->flq_tail = x;
+	ep->replies_due += x->status_ == 1;
+	xfer_append(&ep->flq_head, &ep->flq_tail, x);
 }
 
 /* Account @written bytes against @items: finished PDUs leave their queue. */
@@ -259,6 +272,14 @@ static int sock_error(struct wf_tcp_ep *ep, int err, bool *ready)
 	return -1;
 }
 
+/* writev(2) that reports a closed peer as EPIPE rather than killing us with SIGPIPE. */
+static ssize_t send_iov(int fd, struct iovec *iov, int cnt)
+{
+	struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)cnt};
+
+	return sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
 /* One writev of up to @max PDUs: 1 if bytes went out, 0 if blocked, -1 if now down. */
 static int tx_once(struct wf_tcp_ep *ep, int max)
 {
@@ -282,7 +303,7 @@ static int tx_once(struct wf_tcp_ep *ep, int max)
 		wf_tcp_ep_down(ep, -EACCES);
 		return -1;
 	}
-	ret = writev(ep->fd, iov, to_iov(items, n, ep->tx_off, iov));
+	ret = send_iov(ep->fd, iov, to_iov(items, n, ep->tx_off, iov));
 	err = errno;
 	if (locked)
 		wf_tcp_mr_unlock(ep->pg->t);
@@ -292,9 +313,13 @@ static int tx_once(struct wf_tcp_ep *ep, int max)
 	return 1;
 }
 
-static bool tx_pending(const struct wf_tcp_ep *ep)
+/* Something may go out now: a reply, or a request within the reply credits. */
+static bool tx_ready(const struct wf_tcp_ep *ep)
 {
-	return ep->txq_head || ep->ctl_count;
+	const struct wf_xfer *x = ep->txq_head;
+
+	return ep->ctl_count || (x && (ep->tx_cur == WF_TCP_TX_XFER || x->status_ != 1 ||
+				       ep->replies_due < WF_TCP_CTL_DEPTH));
 }
 
 /* Complete the oldest xfers that are done, in post order. */
@@ -315,67 +340,55 @@ static void complete_head(struct wf_tcp_ep *ep)
 
 static void tx_flush(struct wf_tcp_ep *ep)
 {
-	for (int i = 0; i < TX_ROUNDS && ep->can_write && tx_pending(ep); i++)
+	for (int i = 0; i < TX_ROUNDS && ep->can_write && tx_ready(ep); i++)
 		if (tx_once(ep, TX_ITEMS) < 0)
 			return;
 	complete_head(ep);
 }
 
-static int wait_writable(int fd, uint64_t deadline)
+void wf_tcp_close_with(struct wf_tcp_ep *ep, int status, uint8_t type, uint64_t tag, uint32_t arg,
+		       const void *data, uint32_t len)
 {
-	struct pollfd p = {.fd = fd, .events = POLLOUT};
-	uint64_t now = wf_tcp_now_ns();
-
-	if (now >= deadline)
-		return -ETIMEDOUT;
-	if (poll(&p, 1, (int)((deadline - now) / 1000000u) + 1) < 0 && errno != EINTR)
-		return -errno;
-	return 0;
+	if (ep->state >= WF_TCP_EP_CLOSING)
+		return;
+	if (len > sizeof(ep->last_data)) {
+		wf_tcp_ep_down(ep, status);
+		return;
+	}
+	if (!wf_tcp_ep_timed(ep))
+		ep->pg->nhello++;
+	ep->closing_from = ep->state;
+	ep->state = WF_TCP_EP_CLOSING;
+	ep->closing_status = status;
+	ep->deadline = wf_tcp_now_ns() + WF_TCP_CLOSE_TIMEOUT_MS * 1000000ull;
+	pdu_fill(&ep->last, type, 0, len, tag, 0, 0, arg);
+	if (len)
+		memcpy(&ep->last_data, data, len);
+	ep->last_off = 0;
+	wf_tcp_ep_want_work(ep);
 }
 
-static int write_last(int fd, struct iovec *iov, int cnt, uint64_t deadline)
+/* CLOSING: finish the half-written PDU (the peer must not misframe ours), then the last one. */
+static void close_progress(struct wf_tcp_ep *ep)
 {
-	while (cnt) {
-		ssize_t ret = writev(fd, iov, cnt);
+	struct tx_item it = {.hdr = ep->last, .data = &ep->last_data, .len = le32toh(ep->last.len)};
+	struct iovec iov[2];
+	ssize_t ret;
 
-		if (ret < 0) {
-			if (errno != EAGAIN && errno != EINTR)
-				return -errno;
-			if (wait_writable(fd, deadline))
-				return -ETIMEDOUT;
+	while (ep->state == WF_TCP_EP_CLOSING && ep->can_write) {
+		if (ep->tx_cur != WF_TCP_TX_NONE) {
+			tx_once(ep, 1);
 			continue;
 		}
-		for (; cnt && (size_t)ret >= iov->iov_len; cnt--, iov++)
-			ret -= iov->iov_len;
-		if (cnt) {
-			iov->iov_base = (char *)iov->iov_base + ret;
-			iov->iov_len -= ret;
+		ret = send_iov(ep->fd, iov, to_iov(&it, 1, ep->last_off, iov));
+		if (ret < 0) {
+			sock_error(ep, errno, &ep->can_write);
+			continue;
 		}
+		ep->last_off += (uint32_t)ret;
+		if (ep->last_off == sizeof(it.hdr) + it.len)
+			wf_tcp_ep_down(ep, ep->closing_status);
 	}
-	return 0;
-}
-
-void wf_tcp_send_last(struct wf_tcp_ep *ep, uint8_t type, uint64_t tag, uint32_t arg,
-		      const void *data, uint32_t len)
-{
-	uint64_t deadline = wf_tcp_now_ns() + LAST_WAIT_MS * 1000000ull;
-	struct wf_tcp_pdu hdr;
-	struct iovec iov[2];
-
-	/* A half-written PDU must be finished, or the peer would misframe ours. */
-	while (ep->tx_cur != WF_TCP_TX_NONE && ep->state != WF_TCP_EP_DOWN) {
-		int ret = tx_once(ep, 1);
-
-		if (ret < 0 || (ret == 0 && wait_writable(ep->fd, deadline)))
-			return;
-	}
-	if (ep->state == WF_TCP_EP_DOWN)
-		return;
-	pdu_fill(&hdr, type, 0, len, tag, 0, 0, arg);
-	iov[0] = (struct iovec){&hdr, sizeof(hdr)};
-	iov[1] = (struct iovec){(void *)data, len};
-	if (write_last(ep->fd, iov, len ? 2 : 1, deadline))
-		wf_log_warn(ep->pg->log, "tcp: could not send PDU type %u before closing", type);
 }
 
 void wf_tcp_fail_xfers(struct wf_tcp_ep *ep)
@@ -416,8 +429,7 @@ static void access_violation(struct wf_tcp_ep *ep, uint64_t tag)
 {
 	wf_log_warn(ep->pg->log, "tcp: peer's request %llu breaks key, access or bounds; closing",
 		    (unsigned long long)tag);
-	wf_tcp_send_last(ep, WF_TCP_TERM, tag, EACCES, NULL, 0);
-	wf_tcp_ep_down(ep, -EACCES);
+	wf_tcp_close_with(ep, -EACCES, WF_TCP_TERM, tag, EACCES, NULL, 0);
 }
 
 static bool mr_ok(struct wf_tcp_ep *ep, uint32_t key, uint64_t addr, uint64_t len, unsigned access)
@@ -451,16 +463,16 @@ static void rx_reset(struct wf_tcp_ep *ep)
 	ep->rx_x = NULL;
 }
 
-/* Requests must come in sequence, and replies need a free control slot. */
-static int request_begin(struct wf_tcp_ep *ep, bool needs_ctl)
+/* Requests must come in sequence, and within the reply credits. */
+static int request_begin(struct wf_tcp_ep *ep, bool needs_reply)
 {
 	if (le64toh(ep->rx_wire.tag) != ep->rx_seq) {
 		protocol_error(ep, "request out of sequence");
 		return -1;
 	}
-	if (needs_ctl && ctl_full(ep)) {
-		ep->stall = WF_TCP_STALL_CTL;
-		return 0;
+	if (needs_reply && ctl_full(ep)) {
+		protocol_error(ep, "more requests awaiting replies than credits");
+		return -1;
 	}
 	return 1;
 }
@@ -542,6 +554,8 @@ static int begin_reply(struct wf_tcp_ep *ep, uint8_t type, uint32_t len)
 		protocol_error(ep, "reply to no request");
 		return -1;
 	}
+	/* The target freed the reply's slot before it sent it: the credit is back. */
+	ep->replies_due--;
 	if (type == WF_TCP_ACK) {
 		if (len || x->op == WF_XFER_READ) {
 			protocol_error(ep, "ACK");
@@ -740,7 +754,7 @@ static void rx_step(struct wf_tcp_ep *ep)
 
 static bool rx_ready(const struct wf_tcp_ep *ep)
 {
-	return ep->state != WF_TCP_EP_DOWN && ep->stall == WF_TCP_STALL_NONE &&
+	return ep->state < WF_TCP_EP_CLOSING && ep->stall == WF_TCP_STALL_NONE &&
 	       (ep->can_read || ra_avail(ep) ||
 		(!ep->rx_body && ep->rx_hoff == sizeof(ep->rx_wire)));
 }
@@ -756,14 +770,12 @@ bool wf_tcp_ep_progress(struct wf_tcp_ep *ep)
 	}
 	while (steps-- && rx_ready(ep))
 		rx_step(ep);
-	if (ep->state == WF_TCP_EP_DOWN)
+	if (ep->state == WF_TCP_EP_CLOSING)
+		close_progress(ep);
+	if (ep->state >= WF_TCP_EP_CLOSING)
 		return false;
 	tx_flush(ep);
 	if (ep->state == WF_TCP_EP_DOWN)
 		return false;
-	if (ep->stall == WF_TCP_STALL_CTL && !ctl_full(ep)) {
-		ep->stall = WF_TCP_STALL_NONE;
-		return true;
-	}
-	return rx_ready(ep) || (ep->can_write && tx_pending(ep));
+	return rx_ready(ep) || (ep->can_write && tx_ready(ep));
 }

@@ -102,12 +102,12 @@ void wf_tcp_ep_down(struct wf_tcp_ep *ep, int status)
 
 	if (ep->state == WF_TCP_EP_DOWN)
 		return;
-	if (ep->state < WF_TCP_EP_CONNECTED)
+	if (wf_tcp_ep_timed(ep))
 		pg->nhello--;
 	if (ep->stall == WF_TCP_STALL_BUF)
 		pg->nstalled--;
 	ep->stall = WF_TCP_STALL_NONE;
-	ep->down_from = ep->state;
+	ep->down_from = ep->state == WF_TCP_EP_CLOSING ? ep->closing_from : ep->state;
 	ep->state = WF_TCP_EP_DOWN;
 	ep->down_status = status;
 	/* Closing also drops it from the epoll set; queued events are ignored. */
@@ -121,9 +121,12 @@ void wf_tcp_ep_down(struct wf_tcp_ep *ep, int status)
 	wf_tcp_pg_kick(pg);
 }
 
-void wf_tcp_disconnect(struct wf_ep *ep)
+void wf_tcp_disconnect(struct wf_ep *base)
 {
-	wf_tcp_ep_down(wf_tcp_ep_of(ep), 0);
+	struct wf_tcp_ep *ep = wf_tcp_ep_of(base);
+
+	/* Already on its way down for a reason: keep that reason. */
+	wf_tcp_ep_down(ep, ep->state == WF_TCP_EP_CLOSING ? ep->closing_status : 0);
 }
 
 /* Fail what is left, tell the handler (if it ever knew the endpoint), free it. */
@@ -201,7 +204,7 @@ static int run_pending(struct wf_tcp_pg *pg)
 	return n;
 }
 
-/* Time out late handshakes; the ms until the next deadline, or -1 for none. */
+/* Time out late handshakes and closes; the ms until the next deadline, or -1 for none. */
 static int expire_handshakes(struct wf_tcp_pg *pg)
 {
 	uint64_t now = wf_tcp_now_ns(), next = UINT64_MAX;
@@ -212,10 +215,11 @@ static int expire_handshakes(struct wf_tcp_pg *pg)
 	for (n = pg->eps.next; n != &pg->eps; n = n->next) {
 		struct wf_tcp_ep *ep = wf_container_of(n, struct wf_tcp_ep, node);
 
-		if (ep->state >= WF_TCP_EP_CONNECTED)
+		if (!wf_tcp_ep_timed(ep))
 			continue;
 		if (ep->deadline <= now)
-			wf_tcp_ep_down(ep, -ETIMEDOUT);
+			wf_tcp_ep_down(ep, ep->state == WF_TCP_EP_CLOSING ? ep->closing_status
+									  : -ETIMEDOUT);
 		else if (ep->deadline < next)
 			next = ep->deadline;
 	}
@@ -279,6 +283,9 @@ int wf_tcp_pg_poll(struct wf_poll_group *base, int timeout_ms)
 	if (n || !wf_tcp_list_empty(&pg->work))
 		timeout_ms = 0;
 	next = expire_handshakes(pg);
+	ret = wf_tcp_listeners_resume(pg);
+	if (ret >= 0 && (next < 0 || ret < next))
+		next = ret;
 	if (next >= 0 && (timeout_ms < 0 || next < timeout_ms))
 		timeout_ms = next;
 	ret = wait_events(pg, timeout_ms);

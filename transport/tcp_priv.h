@@ -53,10 +53,12 @@ enum wf_tcp_pdu_type {
 /* The requester needs to know the PDU was processed before it completes. */
 #define WF_TCP_F_ACK 0x01
 
-/* Replies (and handshake PDUs) an endpoint can owe its peer at once. */
+/* Replies (and handshake PDUs) an endpoint can owe its peer at once: the peer's credits. */
 #define WF_TCP_CTL_DEPTH 64
 /* Read-ahead per endpoint: one read(2) takes in many small PDUs. */
 #define WF_TCP_RA_BYTES 16384
+/* How long a closing endpoint may take to get its last PDU out. */
+#define WF_TCP_CLOSE_TIMEOUT_MS 2000
 /* How long a target waits for a CONNECT PDU after the TCP accept. */
 #define WF_TCP_HELLO_TIMEOUT_MS 10000
 
@@ -131,6 +133,7 @@ struct wf_tcp_listener {
 	struct wf_listener base;
 	enum wf_tcp_kind kind;
 	int fd;
+	uint64_t resume_at;	 /* muted after running out of fds: when to listen again */
 	struct wf_tcp_node node; /* pg->listeners, then pg->dead until freed */
 };
 
@@ -138,13 +141,13 @@ enum wf_tcp_ep_state {
 	WF_TCP_EP_CONNECTING, /* client: TCP connect under way */
 	WF_TCP_EP_HELLO,      /* client: awaiting ACCEPT; target: awaiting CONNECT */
 	WF_TCP_EP_CONNECTED,
-	WF_TCP_EP_DOWN, /* socket closed; on pg->reap until its handler has run */
+	WF_TCP_EP_CLOSING, /* no more reads: finishing a last PDU (TERM, REJECT), then down */
+	WF_TCP_EP_DOWN,	   /* socket closed; on pg->reap until its handler has run */
 };
 
 enum wf_tcp_stall {
 	WF_TCP_STALL_NONE,
 	WF_TCP_STALL_BUF, /* a capsule waits for a receive buffer */
-	WF_TCP_STALL_CTL, /* a request waits for room to queue its reply */
 };
 
 /* Which queue's head is being written when a PDU went out in part. */
@@ -176,16 +179,17 @@ struct wf_tcp_ep {
 	int down_status;
 	int term_status;	 /* the peer's or our TERM: the failing xfer's status */
 	uint64_t term_tag;	 /* ... and its tag */
-	uint64_t deadline;	 /* CONNECTING/HELLO: CLOCK_MONOTONIC ns */
+	uint64_t deadline;	 /* CONNECTING, HELLO, CLOSING: CLOCK_MONOTONIC ns */
 	struct wf_tcp_node node; /* pg->eps */
 	struct wf_tcp_node work; /* pg->work while it has work, pg->reap once down */
 
 	/* Requests: posted and not fully written, then written and awaiting completion. */
 	struct wf_xfer *txq_head, *txq_tail;
 	struct wf_xfer *flq_head, *flq_tail;
-	uint64_t tx_seq; /* tag of txq_head */
-	uint64_t fl_seq; /* tag of flq_head */
-	bool uncovered;	 /* an unsignaled WRITE awaits a later PDU asking for an ACK */
+	uint64_t tx_seq;      /* tag of txq_head */
+	uint64_t fl_seq;      /* tag of flq_head */
+	uint32_t replies_due; /* written requests awaiting a reply: at most WF_TCP_CTL_DEPTH */
+	bool uncovered;	      /* an unsignaled WRITE awaits a later PDU asking for an ACK */
 	enum wf_tcp_txcur tx_cur;
 	size_t tx_off; /* bytes of the current PDU already written */
 
@@ -201,6 +205,13 @@ struct wf_tcp_ep {
 	struct wf_tcp_rxbuf *rx_buf; /* CAPSULE: the buffer it lands in */
 	struct wf_xfer *rx_x;	     /* READ_RESP: the READ it answers */
 	uint64_t rx_seq;	     /* tag the peer's next request must carry */
+
+	/* CLOSING: the last PDU, how much of it is out, and the status to go down with. */
+	struct wf_tcp_pdu last;
+	struct wf_reject_wire last_data;
+	uint32_t last_off;
+	int closing_status;
+	enum wf_tcp_ep_state closing_from;
 
 	struct wf_conn_wire hello_out; /* CONNECT or ACCEPT payload */
 	struct wf_conn_wire hello_in;
@@ -224,6 +235,7 @@ struct wf_tcp_pg {
 	uint32_t nfree, nbufs;
 	uint32_t nstalled; /* endpoints in WF_TCP_STALL_BUF */
 	uint32_t nhello;   /* endpoints with a handshake deadline */
+	uint32_t npaused;  /* listeners muted for want of fds */
 	struct wf_tcp_node eps, work, reap, listeners, dead;
 };
 
@@ -291,6 +303,9 @@ void wf_tcp_disconnect(struct wf_ep *ep);
 /* Handle readiness of a listening socket: accept every pending connection. */
 void wf_tcp_listener_ready(struct wf_tcp_listener *l);
 
+/* Unmute listeners whose pause is over; the ms until the next one is due, or -1. */
+int wf_tcp_listeners_resume(struct wf_tcp_pg *pg);
+
 /* The client's TCP connect finished (or failed): send CONNECT. */
 void wf_tcp_connect_done(struct wf_tcp_ep *ep);
 
@@ -316,11 +331,19 @@ int wf_tcp_ctl_push(struct wf_tcp_ep *ep, uint8_t type, uint64_t tag, const void
 bool wf_tcp_ep_progress(struct wf_tcp_ep *ep);
 
 /*
- * Write what is half out plus one last PDU, waiting a short bounded time
- * for the socket: used for TERM and REJECT just before closing.
+ * Stop reading and close after one last PDU (TERM or REJECT, @len bytes of
+ * @data at most a wf_reject_wire), once what is half written is out; then
+ * go down with @status. Never blocks: the poll loop writes it, within
+ * WF_TCP_CLOSE_TIMEOUT_MS.
  */
-void wf_tcp_send_last(struct wf_tcp_ep *ep, uint8_t type, uint64_t tag, uint32_t arg,
-		      const void *data, uint32_t len);
+void wf_tcp_close_with(struct wf_tcp_ep *ep, int status, uint8_t type, uint64_t tag, uint32_t arg,
+		       const void *data, uint32_t len);
+
+/* True while @ep has a deadline the poll loop must watch. */
+static inline bool wf_tcp_ep_timed(const struct wf_tcp_ep *ep)
+{
+	return ep->state < WF_TCP_EP_CONNECTED || ep->state == WF_TCP_EP_CLOSING;
+}
 
 /* Fail every xfer of a down endpoint, in post order; see the TERM rules. */
 void wf_tcp_fail_xfers(struct wf_tcp_ep *ep);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,17 +24,21 @@
 #include "transport/tcp_priv.h"
 
 #define WAIT_MS 5000
+#define BIG	(1u << 20)
+#define BIG_N	32
 
 struct wenv {
 	struct wf_log log;
 	struct wf_transport *ts, *tc;
 	struct wf_poll_group *ps, *pc;
 	struct wf_listener *l;
-	struct wf_mr *mr;
+	struct wf_mr *mr, *bmr;
 	char mem[4096];
+	char *big; /* BIG bytes peers may READ */
 	int accepted, down, down_status, received;
 	struct wf_ep *honest;
 	int honest_up, honest_down, honest_sent;
+	int failed, failed_status; /* connects that never came up */
 };
 
 static void pump(struct wenv *w)
@@ -87,11 +92,14 @@ static void honest_event(struct wf_ep *ep, enum wf_ep_event ev, int status)
 {
 	struct wenv *w = wf_ep_ctx(ep);
 
-	(void)status;
-	if (ev == WF_EP_CONNECTED)
+	if (ev == WF_EP_CONNECTED) {
 		w->honest_up++;
-	else
+	} else if (ev == WF_EP_CONNECT_FAILED) {
+		w->failed++;
+		w->failed_status = status;
+	} else {
 		w->honest_down++;
+	}
 }
 
 static const struct wf_ep_handlers honest_handlers = {.recv = honest_recv, .event = honest_event};
@@ -137,11 +145,22 @@ static int raw_connect(struct wenv *w)
 	return fd;
 }
 
+/* send(2) all of @len bytes, or fail the test saying why. */
+static void raw_send(int fd, const void *buf, size_t len)
+{
+	ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+
+	if (n != (ssize_t)len) {
+		fprintf(stderr, "raw send of %zu bytes: %zd (%s)\n", len, n, strerror(errno));
+		exit(1);
+	}
+}
+
 static void raw_pdu(int fd, const struct wf_tcp_pdu *h, const void *payload, size_t len)
 {
-	WF_CHECK_EQ(send(fd, h, sizeof(*h), MSG_NOSIGNAL), sizeof(*h));
+	raw_send(fd, h, sizeof(*h));
 	if (len)
-		WF_CHECK_EQ(send(fd, payload, len, MSG_NOSIGNAL), (long long)len);
+		raw_send(fd, payload, len);
 }
 
 static struct wf_tcp_pdu pdu(uint8_t type, uint32_t len, uint64_t tag)
@@ -177,12 +196,12 @@ static void expect_closed(struct wenv *w, int fd)
 	close(fd);
 }
 
-static int raw_handshake(struct wenv *w)
+/* CONNECT on a connected raw socket, and check the ACCEPT. */
+static void raw_hello(struct wenv *w, int fd)
 {
 	struct wf_conn_params p = params("raw"), got;
 	struct wf_conn_wire cw;
 	struct wf_tcp_pdu h = pdu(WF_TCP_CONNECT, sizeof(cw), 0);
-	int fd = raw_connect(w), accepted = w->accepted;
 
 	wf_conn_encode(&p, &cw);
 	raw_pdu(fd, &h, &cw, sizeof(cw));
@@ -192,6 +211,13 @@ static int raw_handshake(struct wenv *w)
 	WF_CHECK(raw_read(w, fd, &cw, sizeof(cw)));
 	WF_CHECK_EQ(wf_conn_decode(&cw, sizeof(cw), &got), WF_REJECT_NONE);
 	WF_CHECK_EQ(got.capsule_size, p.capsule_size);
+}
+
+static int raw_handshake(struct wenv *w)
+{
+	int fd = raw_connect(w), accepted = w->accepted;
+
+	raw_hello(w, fd);
 	WAIT_FOR(w, w->accepted == accepted + 1);
 	return fd;
 }
@@ -199,7 +225,7 @@ static int raw_handshake(struct wenv *w)
 /* After a good handshake, send @h (+ @len bytes) and expect the target to drop us. */
 static void expect_dropped(struct wenv *w, struct wf_tcp_pdu h, size_t len, int status)
 {
-	static char junk[8192];
+	char junk[8192] = {0};
 	int fd = raw_handshake(w), down = w->down;
 
 	raw_pdu(fd, &h, junk, len);
@@ -263,6 +289,164 @@ static void case_bad_key(struct wenv *w)
 	check_honest(w);
 }
 
+/* A peer that ignores its reply credits is cut off, not queued for without bound. */
+static void case_credit_overflow(struct wenv *w)
+{
+	struct wf_tcp_pdu reqs[WF_TCP_CTL_DEPTH + 8];
+	int fd = raw_handshake(w), down = w->down;
+	uint64_t t0 = wf_test_now_ms();
+	char buf[4096];
+	ssize_t n;
+
+	for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+		reqs[i] = pdu(WF_TCP_READ_REQ, 0, i);
+		reqs[i].raddr = htole64((uintptr_t)w->mem);
+		reqs[i].rkey = htole32(w->mr->key);
+		reqs[i].arg = htole32(64);
+	}
+	WF_CHECK_EQ(send(fd, reqs, sizeof(reqs), MSG_NOSIGNAL), sizeof(reqs));
+	WAIT_FOR(w, w->down == down + 1);
+	WF_CHECK_EQ(w->down_status, -EPROTO);
+	/* Replies already queued may arrive; then the connection ends. */
+	while ((n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) != 0 && !(n < 0 && errno != EAGAIN))
+		WF_CHECK(wf_test_now_ms() - t0 < WAIT_MS);
+	close(fd);
+	check_honest(w);
+}
+
+/* Out of fds, the listener pauses instead of spinning, and accepts once fds are back. */
+static void case_out_of_fds(struct wenv *w)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(wf_listener_port(w->l))};
+	int fds[3], accepted = w->accepted, down = w->down, polls = 0, spare;
+	struct rlimit old, low;
+	uint64_t t0;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	for (int i = 0; i < 3; i++) {
+		fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		WF_CHECK(fds[i] >= 0);
+	}
+	/* No new fd can be made: the lowest free number is the limit. */
+	spare = dup(0);
+	WF_CHECK(spare >= 0);
+	close(spare);
+	WF_CHECK_EQ(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = (rlim_t)spare;
+	WF_CHECK_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+	for (int i = 0; i < 3; i++)
+		WF_CHECK_EQ(connect(fds[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
+	for (t0 = wf_test_now_ms(); wf_test_now_ms() - t0 < 300; polls++)
+		WF_CHECK(wf_poll_group_poll(w->ps, 50) >= 0);
+	WF_CHECK_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
+	/* A spinning listener would have polled thousands of times. */
+	WF_CHECK(polls < 50);
+	WF_CHECK_EQ(w->accepted, accepted);
+	/*
+	 * The kernel keeps the queued connections for the next accept, but
+	 * valgrind's fd-limit emulation closes them: test the resumed listener
+	 * with new ones.
+	 */
+	for (int i = 0; i < 3; i++) {
+		close(fds[i]);
+		fds[i] = raw_handshake(w);
+	}
+	for (int i = 0; i < 3; i++)
+		close(fds[i]);
+	WAIT_FOR(w, w->down == down + 3);
+	check_honest(w);
+}
+
+/* An empty host identity is the caller's mistake, reported as such. */
+static void case_empty_host(struct wenv *w)
+{
+	struct wf_conn_params p = params("");
+	int accepted = w->accepted;
+	struct wf_ep *ep;
+
+	w->failed = 0;
+	WF_CHECK_EQ(wf_connect(w->pc, "127.0.0.1", wf_listener_port(w->l), &p, &honest_handlers, w,
+			       WAIT_MS, &ep),
+		    0);
+	WAIT_FOR(w, w->failed);
+	WF_CHECK_EQ(w->failed_status, -EINVAL);
+	WF_CHECK_EQ(w->accepted, accepted);
+}
+
+/* Skip @len bytes of the stream. */
+static void raw_skip(struct wenv *w, int fd, size_t len)
+{
+	const size_t chunk = 256u << 10;
+	char *buf = malloc(chunk);
+
+	WF_CHECK(buf);
+	while (len) {
+		size_t n = len < chunk ? len : chunk;
+
+		WF_CHECK(raw_read(w, fd, buf, n));
+		len -= n;
+	}
+	free(buf);
+}
+
+/*
+ * A violation while a big reply is half written and the peer reads
+ * nothing: the target must neither block its poll loop nor misframe the
+ * stream. The reply in progress is finished, TERM follows, then the end.
+ */
+static void case_term_after_partial(struct wenv *w)
+{
+	struct wf_tcp_pdu req[BIG_N + 1];
+	int fd = raw_handshake(w), down = w->down, replies = 0;
+	char data[16] = {0};
+	uint64_t t0, t1;
+
+	for (int i = 0; i < BIG_N; i++) {
+		req[i] = pdu(WF_TCP_READ_REQ, 0, (uint64_t)i);
+		req[i].raddr = htole64((uintptr_t)w->big);
+		req[i].rkey = htole32(w->bmr->key);
+		req[i].arg = htole32(BIG);
+	}
+	req[BIG_N] = pdu(WF_TCP_WRITE, sizeof(data), BIG_N);
+	req[BIG_N].raddr = htole64((uintptr_t)w->big);
+	req[BIG_N].rkey = htole32(w->bmr->key ^ 0x1000u);
+	/* The replies fill both socket buffers and stall half way. */
+	WF_CHECK_EQ(send(fd, req, BIG_N * sizeof(req[0]), MSG_NOSIGNAL), BIG_N * sizeof(req[0]));
+	for (t0 = wf_test_now_ms(); wf_test_now_ms() - t0 < 200;)
+		pump(w);
+	WF_CHECK_EQ(send(fd, &req[BIG_N], sizeof(req[0]), MSG_NOSIGNAL), sizeof(req[0]));
+	WF_CHECK_EQ(send(fd, data, sizeof(data), MSG_NOSIGNAL), sizeof(data));
+	for (t0 = wf_test_now_ms(); wf_test_now_ms() - t0 < 200;) {
+		t1 = wf_test_now_ms();
+		pump(w);
+		WF_CHECK(wf_test_now_ms() - t1 < 50);
+	}
+	/* Still closing (the socket is full), and the honest peer is served meanwhile. */
+	WF_CHECK_EQ(w->down, down);
+	check_honest(w);
+	for (;;) {
+		struct wf_tcp_pdu h;
+
+		WF_CHECK(raw_read(w, fd, &h, sizeof(h)));
+		if (h.type != WF_TCP_READ_RESP) {
+			WF_CHECK_EQ(h.type, WF_TCP_TERM);
+			WF_CHECK_EQ(le32toh(h.arg), EACCES);
+			WF_CHECK_EQ(le64toh(h.tag), BIG_N);
+			break;
+		}
+		WF_CHECK_EQ(le64toh(h.tag), replies);
+		WF_CHECK_EQ(le32toh(h.len), BIG);
+		raw_skip(w, fd, BIG);
+		WF_CHECK(++replies < BIG_N);
+	}
+	expect_closed(w, fd);
+	printf("  TERM after %d whole READ replies\n", replies);
+	WAIT_FOR(w, w->down == down + 1);
+	WF_CHECK_EQ(w->down_status, -EACCES);
+	check_honest(w);
+}
+
 static void case_protocol_errors(struct wenv *w)
 {
 	struct wf_tcp_pdu h;
@@ -301,7 +485,12 @@ int main(void)
 	WF_CHECK_EQ(wf_transport_create(ops, &o, &w->tc), 0);
 	WF_CHECK_EQ(wf_poll_group_create(w->ts, &w->ps), 0);
 	WF_CHECK_EQ(wf_poll_group_create(w->tc, &w->pc), 0);
-	WF_CHECK_EQ(wf_mr_reg(w->ts, w->mem, sizeof(w->mem), WF_ACCESS_REMOTE_WRITE, &w->mr), 0);
+	WF_CHECK_EQ(wf_mr_reg(w->ts, w->mem, sizeof(w->mem),
+			      WF_ACCESS_REMOTE_READ | WF_ACCESS_REMOTE_WRITE, &w->mr),
+		    0);
+	w->big = calloc(1, BIG);
+	WF_CHECK(w->big);
+	WF_CHECK_EQ(wf_mr_reg(w->ts, w->big, BIG, WF_ACCESS_REMOTE_READ, &w->bmr), 0);
 	WF_CHECK_EQ(wf_listen(w->ps, "127.0.0.1", 0, &srv_listen, w, &w->l), 0);
 	WF_CHECK_EQ(wf_connect(w->pc, "127.0.0.1", wf_listener_port(w->l), &p, &honest_handlers, w,
 			       WAIT_MS, &w->honest),
@@ -312,11 +501,17 @@ int main(void)
 	case_bad_connect(w);
 	case_bad_key(w);
 	case_protocol_errors(w);
+	case_credit_overflow(w);
+	case_out_of_fds(w);
+	case_empty_host(w);
+	case_term_after_partial(w);
 
 	wf_ep_disconnect(w->honest);
 	WAIT_FOR(w, w->honest_down == 1 && w->down == w->accepted);
 	wf_listener_close(w->l);
 	wf_mr_dereg(w->mr);
+	wf_mr_dereg(w->bmr);
+	free(w->big);
 	wf_poll_group_destroy(w->ps);
 	wf_poll_group_destroy(w->pc);
 	wf_transport_destroy(w->ts);
