@@ -294,15 +294,6 @@ void wf_tcp_connect_done(struct wf_tcp_ep *ep)
 		wf_tcp_ep_down(ep, -err);
 		return;
 	}
-	/*
-	 * wf_connect() lets an empty host identity through, but every target
-	 * refuses it as malformed: say so here, as the caller's own error.
-	 */
-	if (!ep->base.params.host_id[0]) {
-		wf_log_err(ep->pg->log, "tcp: connect with an empty host identity");
-		wf_tcp_ep_down(ep, -EINVAL);
-		return;
-	}
 	ep->state = WF_TCP_EP_HELLO;
 	/* Our receive buffers bound what we can take, whatever was asked. */
 	if (ep->base.params.capsule_size > o->capsule_size)

@@ -133,14 +133,19 @@ void wf_tcp_disconnect(struct wf_ep *base)
 static void reap_one(struct wf_tcp_ep *ep)
 {
 	enum wf_ep_event ev = WF_EP_DISCONNECTED;
+	int status = ep->down_status;
 
 	wf_tcp_list_del(&ep->work);
 	wf_tcp_list_del(&ep->node);
 	wf_tcp_fail_xfers(ep);
-	if (ep->down_from < WF_TCP_EP_CONNECTED && ep->down_status < 0)
+	/* Never connected: the one final event is a failed connect, and says why. */
+	if (ep->down_from < WF_TCP_EP_CONNECTED) {
 		ev = WF_EP_CONNECT_FAILED;
+		if (status == 0)
+			status = -ECANCELED;
+	}
 	if (ep->announced)
-		ep->base.h->event(&ep->base, ev, ep->down_status);
+		ep->base.h->event(&ep->base, ev, status);
 	free(ep);
 }
 

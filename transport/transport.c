@@ -230,7 +230,8 @@ int wf_connect(struct wf_poll_group *pg, const char *addr, uint16_t port,
 	int ret;
 
 	if (!addr || !params || !h || !h->recv || !h->event || !out || timeout_ms <= 0 ||
-	    memchr(params->host_id, '\0', sizeof(params->host_id)) == NULL)
+	    memchr(params->host_id, '\0', sizeof(params->host_id)) == NULL ||
+	    params->host_id[0] == '\0')
 		return -EINVAL;
 	ret = pg->transport->ops->connect(pg, addr, port, timeout_ms, &ep);
 	if (ret)
@@ -253,7 +254,9 @@ int wf_ep_post(struct wf_ep *ep, struct wf_xfer *x)
 		break;
 	case WF_XFER_READ:
 	case WF_XFER_WRITE:
-		if (!x->mr || (char *)x->buf < (char *)x->mr->addr ||
+		/* A registration of another transport means nothing to this one's device. */
+		if (!x->mr || x->mr->transport != ep->pg->transport ||
+		    (char *)x->buf < (char *)x->mr->addr ||
 		    (char *)x->buf + x->len > (char *)x->mr->addr + x->mr->len ||
 		    x->len > x->remote.len || (x->op == WF_XFER_READ && !x->done))
 			return -EINVAL;

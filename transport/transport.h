@@ -22,12 +22,17 @@
  *   goes to error), in both transports.
  * - A WRITE may have done == NULL (unsignaled): it then completes, and fails,
  *   with the next xfer on the endpoint that has a done callback.
- * - When an endpoint goes down, every xfer not yet completed completes with an
- *   error (-ECONNRESET unless a more precise one is known), and then the
- *   endpoint's event handler sees WF_EP_DISCONNECTED. After that handler
- *   returns, the transport frees the endpoint.
+ * - Both sides see WF_EP_CONNECTED when a connection is up; for the accepting
+ *   side it is the first time the endpoint is handed over.
+ * - An endpoint's handler sees exactly one final event: WF_EP_CONNECT_FAILED
+ *   (status < 0; -ECANCELED when the owner gave up) if it never saw
+ *   WF_EP_CONNECTED, WF_EP_DISCONNECTED otherwise. Before it, every xfer not
+ *   yet completed completes with an error (-ECONNRESET unless a more precise
+ *   one is known). After that handler returns, the transport frees the
+ *   endpoint.
  * - Received capsules stay valid until wf_rx_release(), which may be called
- *   even after their endpoint is gone.
+ *   after their endpoint is gone but must be called before their poll group
+ *   is destroyed.
  */
 #ifndef WF_TRANSPORT_TRANSPORT_H
 #define WF_TRANSPORT_TRANSPORT_H
@@ -55,7 +60,7 @@ struct wf_transport_opts {
 	uint32_t capsule_size;	  /* largest capsule; receive buffers are this big */
 	uint32_t max_queue_depth; /* most outstanding capsules a peer may have per endpoint */
 	uint32_t srq_depth;	  /* receive buffers shared by one poll group's endpoints */
-	uint32_t spin_us;	  /* with a poll timeout, spin this long before sleeping */
+	uint32_t spin_us;	  /* verbs: with a poll timeout, spin this long before sleeping */
 	int numa_node;		  /* -1: the device's own node */
 	const char *device;	  /* verbs: device name, NULL for the first; tcp: unused */
 	struct wf_log *log;	  /* may be NULL */

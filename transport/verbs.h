@@ -80,6 +80,7 @@ struct wf_verbs_ep {
 	struct ibv_qp *qp;
 	enum wf_verbs_ep_state state;
 	bool active;	      /* we connected (vs. accepted) */
+	bool announced;	      /* the owner saw WF_EP_CONNECTED */
 	bool dirty;	      /* on the group's list of endpoints with work to post */
 	bool drain_failed;    /* no drain WR could be posted: finish from the expiry check */
 	int down_status;      /* what in-flight xfers and the DISCONNECTED event report */

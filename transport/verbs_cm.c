@@ -205,6 +205,7 @@ static void established(struct wf_verbs_ep *ep, const struct cm_event *ev)
 	}
 	ep->deadline_ns = 0;
 	ep->state = WF_VERBS_EP_CONNECTED;
+	ep->announced = true;
 	ep->base.h->event(&ep->base, WF_EP_CONNECTED, 0);
 }
 

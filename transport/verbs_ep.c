@@ -366,7 +366,10 @@ void wf_verbs_ep_finish(struct wf_verbs_ep *ep)
 	while ((x = list_pop(&ep->pending)))
 		list_push(&done, x);
 	complete_all(&done, status);
-	ep->base.h->event(&ep->base, WF_EP_DISCONNECTED, ep->down_status);
+	if (ep->announced)
+		ep->base.h->event(&ep->base, WF_EP_DISCONNECTED, ep->down_status);
+	else
+		ep->base.h->event(&ep->base, WF_EP_CONNECT_FAILED, status);
 	ep_free(ep);
 }
 

@@ -255,6 +255,7 @@ static void recv_done(struct wf_verbs_pg *pg, struct ibv_wc *wc)
 	if (ep && ep->state == WF_VERBS_EP_ACCEPTING) {
 		/* The first capsule can beat the ESTABLISHED event; it proves the link. */
 		ep->state = WF_VERBS_EP_CONNECTED;
+		ep->announced = true;
 		ep->base.h->event(&ep->base, WF_EP_CONNECTED, 0);
 	}
 	if (!ep || ep->state != WF_VERBS_EP_CONNECTED) {

@@ -736,15 +736,18 @@ static void echo_some(struct env *e, struct cli_ep *c, int n)
 
 static void case_peer_gone(struct env *e)
 {
-	struct op_wait w[16] = {{0}};
-	struct wf_xfer x[16];
+	/* Far more than one doorbell moves at once, so the drop lands mid-transfer. */
+	enum { N = 256 };
+	static struct op_wait w[N];
+	static struct wf_xfer x[N];
 	char victim[WF_HOST_ID_MAX], other[WF_HOST_ID_MAX];
 	struct cli_ep *a = cli_connect(e, host_name(e, "victim", victim, sizeof(victim)));
 	struct cli_ep *b = cli_connect(e, host_name(e, "bystander", other, sizeof(other)));
 	const uint32_t len = 256u << 10;
 	int failed = 0;
 
-	for (int i = 0; i < 16; i++) {
+	memset(w, 0, sizeof(w));
+	for (int i = 0; i < N; i++) {
 		size_t off = (size_t)(i % 8) * len;
 
 		x[i] = (struct wf_xfer){.op = i % 4 == 3 ? WF_XFER_READ : WF_XFER_WRITE,
@@ -760,7 +763,7 @@ static void case_peer_gone(struct env *e)
 	pump(e);
 	wf_ep_disconnect(srv_find(e, victim)->ep);
 	WAIT_FOR(e, a->disconnected);
-	for (int i = 0; i < 16; i++) {
+	for (int i = 0; i < N; i++) {
 		WF_CHECK_EQ(w[i].done, 1);
 		failed += w[i].status != 0;
 		WF_CHECK(w[i].status == 0 || w[i].status == -ECONNRESET);
@@ -1116,22 +1119,47 @@ static int count_fds(void)
 	return n;
 }
 
+/*
+ * Kernel RDMA objects (QPs, CQs, MRs, cm_ids, PDs, SRQs) alive on this
+ * machine, from "rdma resource show"; 0 where there is no RDMA at all.
+ */
+static long count_rdma_objects(void)
+{
+	FILE *f = popen("rdma resource show 2>/dev/null", "r");
+	char word[64];
+	long n, total = 0;
+
+	WF_CHECK(f);
+	while (fscanf(f, "%63s", word) == 1) {
+		if (strcmp(word, "qp") && strcmp(word, "cq") && strcmp(word, "mr") &&
+		    strcmp(word, "cm_id") && strcmp(word, "pd") && strcmp(word, "srq"))
+			continue;
+		if (fscanf(f, "%ld", &n) == 1)
+			total += n;
+	}
+	pclose(f);
+	return total;
+}
+
 static void case_cycles(struct env *e)
 {
-	int fds = 0;
+	long rdma = 0;
 	size_t mem = 0;
+	int fds = 0;
 
 	for (int i = 0; i < e->cycles + 20; i++) {
 		if (i == 20) {
 			fds = count_fds();
 			mem = mallinfo2().uordblks;
+			rdma = count_rdma_objects();
 		}
 		cli_close(e, cli_connect(e, "cycler"));
 	}
-	printf("  %d cycles: fds %d -> %d, heap %zu -> %zu bytes\n", e->cycles, fds, count_fds(),
-	       mem, mallinfo2().uordblks);
+	printf("  %d cycles: fds %d -> %d, heap %zu -> %zu bytes, RDMA objects %ld -> %ld\n",
+	       e->cycles, fds, count_fds(), mem, mallinfo2().uordblks, rdma, count_rdma_objects());
 	WF_CHECK_EQ(count_fds(), fds);
 	WF_CHECK(mallinfo2().uordblks <= mem + 64 * 1024);
+	WF_CHECK_EQ(count_rdma_objects(), rdma);
 }
 
 /* ---- setup ---- */
