@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+#include "core/extent_map.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+int wf_extent_map_init(struct wf_extent_map *map, uint32_t cap)
+{
+	*map = (struct wf_extent_map){.cap = cap};
+	map->ext = calloc(cap ? cap : 1, sizeof(*map->ext));
+	return map->ext ? 0 : -ENOMEM;
+}
+
+void wf_extent_map_fini(struct wf_extent_map *map)
+{
+	free(map->ext);
+	map->ext = NULL;
+	map->count = map->cap = 0;
+}
+
+int wf_extent_map_append(struct wf_extent_map *map, struct wf_bdev *src, uint64_t phys,
+			 uint64_t len)
+{
+	if (!len || map->size + len < map->size)
+		return -EINVAL;
+	if (map->count == map->cap)
+		return -ENOSPC;
+	map->ext[map->count++] =
+	    (struct wf_extent){.start = map->size, .len = len, .src = src, .phys = phys};
+	map->size += len;
+	return 0;
+}
+
+int64_t wf_extent_map_find(const struct wf_extent_map *map, uint64_t off)
+{
+	uint32_t lo = 0, hi = map->count;
+
+	if (off >= map->size)
+		return -ERANGE;
+	/* Invariant: the answer is in [lo, hi); ext[0].start is 0, so it exists. */
+	while (hi - lo > 1) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (map->ext[mid].start <= off)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Volumes: devices made of other devices. Every volume is itself a
+ * struct wf_bdev with the same ops table, so volumes stack. A volume never
+ * owns its sources: close the volume first, then them. Polling a volume
+ * polls its sources; requests that span sources are split into
+ * sub-requests from a pool sized at creation and complete once, with the
+ * first error.
+ */
+#ifndef WF_CORE_VOLUME_H
+#define WF_CORE_VOLUME_H
+
+#include <stdint.h>
+
+struct wf_bdev;
+struct wf_log;
+
+struct wf_volume_conf {
+	const char *name;
+	struct wf_log *log;
+	uint32_t max_subreqs; /* sub-requests in flight at once; beyond it, submit says -EAGAIN */
+};
+
+/* A source range for wf_volume_linear_create(). */
+struct wf_volume_extent {
+	struct wf_bdev *src;
+	uint64_t phys; /* byte offset in src */
+	uint64_t len;
+};
+
+/* Lay @n source ranges end to end; the general form of concatenate and carve. */
+int wf_volume_linear_create(struct wf_bdev **out, const struct wf_volume_conf *conf,
+			    const struct wf_volume_extent *ext, uint32_t n);
+
+/* Concatenate @n whole devices (3 x 20 GiB -> 60 GiB). */
+int wf_volume_concat_create(struct wf_bdev **out, const struct wf_volume_conf *conf,
+			    struct wf_bdev *const *devs, uint32_t n);
+
+/* Carve @len bytes at @offset out of @dev; several carved volumes share one device. */
+int wf_volume_carve_create(struct wf_bdev **out, const struct wf_volume_conf *conf,
+			   struct wf_bdev *dev, uint64_t offset, uint64_t len);
+
+/*
+ * Stripe over @n distinct devices in @chunk-byte units (a multiple of every
+ * block size); each device contributes the largest whole number of chunks
+ * that fits in the smallest of them.
+ */
+int wf_volume_stripe_create(struct wf_bdev **out, const struct wf_volume_conf *conf,
+			    struct wf_bdev *const *devs, uint32_t n, uint64_t chunk);
+
+#endif /* WF_CORE_VOLUME_H */
