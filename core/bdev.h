@@ -54,7 +54,7 @@ struct wf_bdev_io {
 };
 
 struct wf_bdev_geometry {
-	uint32_t block_size; /* smallest unit of offset, length and buffer alignment */
+	uint32_t block_size; /* power of two; unit of offset, length and buffer alignment */
 	uint64_t size;	     /* bytes, a multiple of block_size */
 };
 

@@ -8,13 +8,19 @@ int wf_extent_map_init(struct wf_extent_map *map, uint32_t cap)
 {
 	*map = (struct wf_extent_map){.cap = cap};
 	map->ext = calloc(cap ? cap : 1, sizeof(*map->ext));
-	return map->ext ? 0 : -ENOMEM;
+	map->starts = calloc(cap ? cap : 1, sizeof(*map->starts));
+	if (map->ext && map->starts)
+		return 0;
+	wf_extent_map_fini(map);
+	return -ENOMEM;
 }
 
 void wf_extent_map_fini(struct wf_extent_map *map)
 {
 	free(map->ext);
+	free(map->starts);
 	map->ext = NULL;
+	map->starts = NULL;
 	map->count = map->cap = 0;
 }
 
@@ -25,6 +31,7 @@ int wf_extent_map_append(struct wf_extent_map *map, struct wf_bdev *src, uint64_
 		return -EINVAL;
 	if (map->count == map->cap)
 		return -ENOSPC;
+	map->starts[map->count] = map->size;
 	map->ext[map->count++] =
 	    (struct wf_extent){.start = map->size, .len = len, .src = src, .phys = phys};
 	map->size += len;
@@ -41,7 +48,7 @@ int64_t wf_extent_map_find(const struct wf_extent_map *map, uint64_t off)
 	while (hi - lo > 1) {
 		uint32_t mid = lo + (hi - lo) / 2;
 
-		if (map->ext[mid].start <= off)
+		if (map->starts[mid] <= off)
 			lo = mid;
 		else
 			hi = mid;

@@ -21,6 +21,7 @@ struct wf_extent {
 
 struct wf_extent_map {
 	struct wf_extent *ext;
+	uint64_t *starts; /* ext[i].start again, densely: the search touches 4x fewer lines */
 	uint32_t count, cap;
 	uint64_t size; /* logical bytes covered: the end of the last extent */
 };
