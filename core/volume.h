@@ -48,4 +48,31 @@ int wf_volume_carve_create(struct wf_bdev **out, const struct wf_volume_conf *co
 int wf_volume_stripe_create(struct wf_bdev **out, const struct wf_volume_conf *conf,
 			    struct wf_bdev *const *devs, uint32_t n, uint64_t chunk);
 
+enum wf_mirror_leg_state {
+	WF_MIRROR_HEALTHY = 0, /* in sync: serves reads and writes */
+	WF_MIRROR_DEGRADED,    /* failed: gets nothing until it is returned */
+	WF_MIRROR_RESYNCING,   /* returned: gets writes and the background copy, no reads */
+};
+
+/*
+ * Mirror over @n distinct legs (up to 32). A write completes once every
+ * healthy leg has it and succeeds if at least one still healthy leg does;
+ * reads rotate across healthy legs and retry on another leg if one fails. A
+ * leg that fails any request is marked degraded and the volume keeps serving.
+ * The legs must hold the same data at creation (fresh zeroed devices, or a
+ * mirror being reopened): nothing here compares them.
+ */
+int wf_volume_mirror_create(struct wf_bdev **out, const struct wf_volume_conf *conf,
+			    struct wf_bdev *const *legs, uint32_t n);
+
+/*
+ * Put degraded leg @leg back: it is copied from a healthy leg in the
+ * background, one chunk per poll, while I/O goes on, then becomes healthy.
+ * -EBUSY while another leg resyncs, -EINVAL for a bad leg or a non-mirror.
+ */
+int wf_volume_mirror_leg_return(struct wf_bdev *mirror, uint32_t leg);
+
+/* Where leg @leg of @mirror stands; a test or an admin tool watches this. */
+enum wf_mirror_leg_state wf_volume_mirror_leg_state(struct wf_bdev *mirror, uint32_t leg);
+
 #endif /* WF_CORE_VOLUME_H */

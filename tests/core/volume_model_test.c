@@ -116,6 +116,7 @@ int main(int argc, char **argv)
 	wf_log_init(&log_, "volume_model_test", WF_LOG_WARN, STDERR_FILENO);
 	seed_ = argc > 1 ? strtoull(argv[1], NULL, 0) : (uint64_t)time(NULL);
 	printf("seed %llu\n", (unsigned long long)seed_);
+	fflush(stdout);
 
 	for (int i = 0; i < NDEV; i++) {
 		snprintf(name, sizeof(name), "ram%d", i);
