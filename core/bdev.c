@@ -14,6 +14,11 @@ void wf_bdev_init(struct wf_bdev *bdev, const struct wf_bdev_ops *ops, void *ctx
 	ops->geometry(bdev, &bdev->geo);
 }
 
+bool wf_bdev_geometry_valid(uint64_t size, uint32_t block_size)
+{
+	return block_size && !(block_size & (block_size - 1)) && !(size & (block_size - 1));
+}
+
 const char *wf_bdev_op_name(enum wf_bdev_op op)
 {
 	static const char *const names[WF_BDEV_OP_COUNT] = {
@@ -91,15 +96,8 @@ int wf_bdev_submit(struct wf_bdev *bdev, struct wf_bdev_io *io)
 
 void wf_bdev_complete(struct wf_bdev_io *io, int status)
 {
-	struct wf_bdev *bdev = io->bdev;
-
 	io->status = status;
-	io->next = NULL;
-	if (bdev->done_tail)
-		bdev->done_tail->next = io;
-	else
-		bdev->done_head = io;
-	bdev->done_tail = io;
+	wf_bdev_io_queue_push(&io->bdev->done, io);
 }
 
 unsigned wf_bdev_poll(struct wf_bdev *bdev)
@@ -109,9 +107,8 @@ unsigned wf_bdev_poll(struct wf_bdev *bdev)
 
 	if (bdev->ops->poll)
 		bdev->ops->poll(bdev);
-	/* Detach the list first: callbacks may submit again and queue new completions. */
-	io = bdev->done_head;
-	bdev->done_head = bdev->done_tail = NULL;
+	/* Callbacks may submit again and queue new completions: those wait for the next poll. */
+	io = wf_bdev_io_queue_take(&bdev->done);
 	while (io) {
 		struct wf_bdev_io *next = io->next;
 

@@ -15,6 +15,7 @@
 #define WF_CORE_BDEV_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct wf_log;
@@ -53,6 +54,31 @@ struct wf_bdev_io {
 	uint64_t scratch[2];	 /* device-private per-request state */
 };
 
+/* A FIFO of requests linked through ->next; a request sits on one queue at a time. */
+struct wf_bdev_io_queue {
+	struct wf_bdev_io *head, *tail;
+};
+
+/* Append @io to @q. */
+static inline void wf_bdev_io_queue_push(struct wf_bdev_io_queue *q, struct wf_bdev_io *io)
+{
+	io->next = NULL;
+	if (q->tail)
+		q->tail->next = io;
+	else
+		q->head = io;
+	q->tail = io;
+}
+
+/* Empty @q and return its requests in order, so handlers may push to @q again meanwhile. */
+static inline struct wf_bdev_io *wf_bdev_io_queue_take(struct wf_bdev_io_queue *q)
+{
+	struct wf_bdev_io *io = q->head;
+
+	q->head = q->tail = NULL;
+	return io;
+}
+
 struct wf_bdev_geometry {
 	uint32_t block_size; /* power of two; unit of offset, length and buffer alignment */
 	uint64_t size;	     /* bytes, a multiple of block_size */
@@ -79,10 +105,13 @@ struct wf_bdev {
 	void *ctx;
 	const char *name;
 	struct wf_log *log;
-	struct wf_bdev_geometry geo; /* cached from ops->geometry at init */
-	struct wf_bdev_io *done_head, *done_tail;
-	uint64_t inflight; /* accepted, callback not yet run */
+	struct wf_bdev_geometry geo;  /* cached from ops->geometry at init */
+	struct wf_bdev_io_queue done; /* completed, callbacks not yet run */
+	uint64_t inflight;	      /* accepted, callback not yet run */
 };
+
+/* True if @block_size is a power of two and @size a whole number of blocks. */
+bool wf_bdev_geometry_valid(uint64_t size, uint32_t block_size);
 
 /* Bind @ops and @ctx into @bdev and cache its geometry; devices call this from create. */
 void wf_bdev_init(struct wf_bdev *bdev, const struct wf_bdev_ops *ops, void *ctx, const char *name,

@@ -107,7 +107,7 @@ int wf_bdev_ram_create(struct wf_bdev **out, const char *name, uint64_t size, ui
 	struct ram_dev *dev;
 	int rc;
 
-	if (!block_size || block_size & (block_size - 1) || size % block_size)
+	if (!wf_bdev_geometry_valid(size, block_size))
 		return -EINVAL;
 	dev = calloc(1, sizeof(*dev) + strlen(name) + 1);
 	if (!dev)

@@ -139,12 +139,7 @@ static int split_send(struct wf_volume *vol, struct wf_bdev_io *io)
 static void split_stalled(struct wf_volume *vol, struct wf_bdev_io *io, int rc)
 {
 	if (rc == -EAGAIN) {
-		io->next = NULL;
-		if (vol->retry_tail)
-			vol->retry_tail->next = io;
-		else
-			vol->retry_head = io;
-		vol->retry_tail = io;
+		wf_bdev_io_queue_push(&vol->retry, io);
 		return;
 	}
 	io->pending -= (uint32_t)PIECES_LEFT(io);
@@ -203,9 +198,8 @@ int wf_volume_flush(struct wf_bdev *bdev, struct wf_bdev_io *io)
 /* Resume requests that stalled on a full source; completions below have just made room. */
 static void split_retry(struct wf_volume *vol)
 {
-	struct wf_bdev_io *io = vol->retry_head;
+	struct wf_bdev_io *io = wf_bdev_io_queue_take(&vol->retry);
 
-	vol->retry_head = vol->retry_tail = NULL;
 	while (io) {
 		struct wf_bdev_io *next = io->next;
 		int rc = split_send(vol, io);
@@ -222,7 +216,7 @@ void wf_volume_poll(struct wf_bdev *bdev)
 
 	for (uint32_t i = 0; i < vol->nsrcs; i++)
 		wf_bdev_poll(vol->srcs[i]);
-	if (vol->retry_head)
+	if (vol->retry.head)
 		split_retry(vol);
 }
 

@@ -33,9 +33,9 @@ struct wf_volume {
 	struct wf_bdev **srcs;	/* distinct sources: flushed and polled once each */
 	uint32_t nsrcs;
 	struct wf_bdev_geometry geo;
-	struct wf_extent_map map;		    /* linear layouts */
-	uint64_t chunk;				    /* stripe */
-	struct wf_bdev_io *retry_head, *retry_tail; /* stalled on a full source */
+	struct wf_extent_map map;      /* linear layouts */
+	uint64_t chunk;		       /* stripe */
+	struct wf_bdev_io_queue retry; /* stalled on a full source */
 	char *name;
 };
 

@@ -38,9 +38,9 @@ struct mirror {
 	struct wf_volume vol; /* srcs are the legs, in order */
 	enum wf_mirror_leg_state state[MIRROR_MAX_LEGS];
 	uint32_t next_read;
-	struct wf_bdev_io *writes;		  /* in flight, through ->next */
-	struct wf_bdev_io *held_head, *held_tail; /* overlapping the fence */
-	struct wf_bdev_io *stalled;		  /* a leg's queue was full */
+	struct wf_bdev_io *writes;	 /* in flight, through ->next */
+	struct wf_bdev_io_queue held;	 /* overlapping the fence */
+	struct wf_bdev_io_queue stalled; /* a leg's queue was full */
 	struct resync rs;
 };
 
@@ -49,16 +49,6 @@ struct mirror {
 #define LEGS_LEFT(io) ((io)->scratch[1])
 
 static const struct wf_bdev_ops mirror_ops;
-
-static void push_tail(struct wf_bdev_io **head, struct wf_bdev_io **tail, struct wf_bdev_io *io)
-{
-	io->next = NULL;
-	if (*tail)
-		(*tail)->next = io;
-	else
-		*head = io;
-	*tail = io;
-}
 
 static uint32_t leg_of(const struct mirror *m, const struct wf_bdev *leg)
 {
@@ -153,8 +143,7 @@ static void read_resume(struct mirror *m, struct wf_bdev_io *io)
 	int rc = read_send(m, io);
 
 	if (rc == -EAGAIN) {
-		io->next = m->stalled;
-		m->stalled = io;
+		wf_bdev_io_queue_push(&m->stalled, io);
 	} else if (rc) {
 		wf_bdev_complete(io, io->status ? io->status : rc);
 	}
@@ -240,8 +229,7 @@ static int write_send(struct mirror *m, struct wf_bdev_io *io)
 static void write_go(struct mirror *m, struct wf_bdev_io *io)
 {
 	if (write_send(m, io) == -EAGAIN) {
-		io->next = m->stalled;
-		m->stalled = io;
+		wf_bdev_io_queue_push(&m->stalled, io);
 		return;
 	}
 	if (!io->pending) {
@@ -290,7 +278,7 @@ static int mirror_write(struct wf_bdev *bdev, struct wf_bdev_io *io)
 	if (m->vol.nsrcs > wf_pool_avail(&m->vol.subreqs))
 		return -EAGAIN;
 	if (fenced(m, io)) {
-		push_tail(&m->held_head, &m->held_tail, io);
+		wf_bdev_io_queue_push(&m->held, io);
 		return 0;
 	}
 	write_start(m, io);
@@ -300,9 +288,8 @@ static int mirror_write(struct wf_bdev *bdev, struct wf_bdev_io *io)
 /* Requests whose leg queue was full go out again now that completions made room. */
 static void resume_stalled(struct mirror *m)
 {
-	struct wf_bdev_io *io = m->stalled;
+	struct wf_bdev_io *io = wf_bdev_io_queue_take(&m->stalled);
 
-	m->stalled = NULL;
 	while (io) {
 		struct wf_bdev_io *next = io->next;
 
@@ -316,9 +303,8 @@ static void resume_stalled(struct mirror *m)
 
 static void release_held(struct mirror *m)
 {
-	struct wf_bdev_io *io = m->held_head;
+	struct wf_bdev_io *io = wf_bdev_io_queue_take(&m->held);
 
-	m->held_head = m->held_tail = NULL;
 	while (io) {
 		struct wf_bdev_io *next = io->next;
 
@@ -370,7 +356,7 @@ static void resync_read(struct mirror *m)
 	for (w = m->writes; w; w = w->next)
 		if (overlaps(w, m->rs.off, m->rs.len))
 			return;
-	for (w = m->stalled; w; w = w->next)
+	for (w = m->stalled.head; w; w = w->next)
 		if (w->op != WF_BDEV_READ && overlaps(w, m->rs.off, m->rs.len))
 			return;
 	src = pick_read_leg(m, 0);
@@ -436,7 +422,7 @@ static void mirror_poll(struct wf_bdev *bdev)
 
 	for (uint32_t i = 0; i < m->vol.nsrcs; i++)
 		wf_bdev_poll(m->vol.srcs[i]);
-	if (m->stalled)
+	if (m->stalled.head)
 		resume_stalled(m);
 	resync_step(m);
 }

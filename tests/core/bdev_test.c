@@ -4,7 +4,6 @@
  * completes inside submit, bad ranges are refused, zero length completes once.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -15,6 +14,7 @@
 #include "core/bdev_ram.h"
 #include "core/log.h"
 #include "core/pool.h"
+#include "tests/core/test_devs.h"
 #include "tests/lib/check.h"
 
 #define DEV_SIZE (1u << 20)
@@ -32,21 +32,13 @@ static void count_cb(struct wf_bdev_io *io, int status)
 	c->status = status;
 }
 
-static void *aligned_buf(size_t len)
-{
-	void *p = NULL;
-
-	WF_CHECK(posix_memalign(&p, 4096, len) == 0);
-	return p;
-}
-
 /* Completion is deferred: nothing runs inside submit, exactly one callback from poll. */
 static void check_deferred(struct wf_bdev *bdev)
 {
 	uint32_t bs = bdev->geo.block_size;
 	struct counter c = {0};
 	struct wf_bdev_io io;
-	void *buf = aligned_buf(bs);
+	void *buf = wf_test_buf(bs);
 
 	wf_bdev_io_prep(&io, WF_BDEV_WRITE, 0, bs, buf, count_cb, &c);
 	memset(buf, 0, bs);
@@ -72,7 +64,7 @@ static void check_deferred(struct wf_bdev *bdev)
 static void check_ranges(struct wf_bdev *bdev)
 {
 	uint64_t size = bdev->geo.size, bs = bdev->geo.block_size;
-	void *buf = aligned_buf(2 * bs);
+	void *buf = wf_test_buf(2 * bs);
 
 	WF_CHECK_EQ(wf_bdev_sync_io(bdev, WF_BDEV_READ, size - bs, bs, buf), 0);
 	WF_CHECK_EQ(wf_bdev_sync_io(bdev, WF_BDEV_READ, size, bs, buf), -ERANGE);
@@ -88,7 +80,7 @@ static void check_ranges(struct wf_bdev *bdev)
 static void check_data(struct wf_bdev *bdev)
 {
 	uint64_t size = bdev->geo.size, bs = bdev->geo.block_size;
-	uint8_t *w = aligned_buf(size), *r = aligned_buf(size);
+	uint8_t *w = wf_test_buf(size), *r = wf_test_buf(size);
 
 	for (uint64_t i = 0; i < size; i++)
 		w[i] = (uint8_t)(i * 7 + i / 4096);
@@ -111,7 +103,7 @@ static void check_queue_full(struct wf_bdev *bdev)
 	struct wf_bdev_io ios[64];
 	struct counter c = {0};
 	uint32_t bs = bdev->geo.block_size;
-	void *buf = aligned_buf(bs);
+	void *buf = wf_test_buf(bs);
 	int accepted = 0;
 
 	for (int i = 0; i < 64; i++) {
@@ -159,23 +151,18 @@ static void check_pool(void)
 
 static void check_file(struct wf_log *log)
 {
-	char dir[] = "/tmp/weft-bdev-XXXXXX", path[64];
+	struct wf_test_dir dir;
 	struct wf_bdev *bdev;
-	int fd;
+	char path[128];
 
-	WF_CHECK(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/dev0", dir);
-	fd = open(path, O_CREAT | O_RDWR, 0600);
-	WF_CHECK(fd >= 0);
-	WF_CHECK_EQ(ftruncate(fd, DEV_SIZE), 0);
-	close(fd);
-	WF_CHECK_EQ(wf_bdev_file_create(&bdev, "file0", path, 16, log), 0);
+	wf_test_dir_make(&dir);
+	bdev = wf_test_file_dev(&dir, "file0", DEV_SIZE, log);
 	WF_CHECK_EQ(bdev->geo.size, DEV_SIZE);
 	check_device(bdev, true);
 	WF_CHECK_EQ(wf_bdev_file_create(&bdev, "chr", "/dev/null", 16, log), -ENOTBLK);
-	unlink(path);
+	wf_test_dir_remove(&dir);
+	wf_test_dir_file(&dir, "file0", path, sizeof(path));
 	WF_CHECK_EQ(wf_bdev_file_create(&bdev, "missing", path, 16, log), -ENOENT);
-	rmdir(dir);
 }
 
 int main(void)
