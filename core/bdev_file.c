@@ -38,15 +38,12 @@ static struct io_uring_sqe *file_sqe(struct file_dev *dev, struct wf_bdev_io *io
 {
 	struct io_uring_sqe *sqe;
 
+	/* The SQ has at least depth entries, so below depth an SQE is always free. */
 	if (dev->outstanding >= dev->depth)
 		return NULL;
 	sqe = io_uring_get_sqe(&dev->ring);
-	if (!sqe) {
-		io_uring_submit(&dev->ring);
-		sqe = io_uring_get_sqe(&dev->ring);
-		if (!sqe)
-			return NULL;
-	}
+	if (!sqe)
+		return NULL;
 	dev->outstanding++;
 	dev->unsubmitted = true;
 	io_uring_sqe_set_data(sqe, io);
@@ -124,16 +121,29 @@ static int file_status(const struct wf_bdev_io *io, int res)
 	return 0;
 }
 
+/*
+ * Hand queued SQEs to the kernel. When it is short of resources (-EAGAIN,
+ * -EBUSY) they stay queued and go at the next poll; anything else means the
+ * ring is broken, which is logged because those requests cannot finish.
+ */
+static void file_kick(struct file_dev *dev)
+{
+	int rc = io_uring_submit(&dev->ring);
+
+	if (rc < 0 && rc != -EAGAIN && rc != -EBUSY && rc != -EINTR)
+		wf_log_err(dev->bdev.log, "%s: io_uring submit failed: %s", dev->name,
+			   strerror(-rc));
+	dev->unsubmitted = io_uring_sq_ready(&dev->ring) > 0;
+}
+
 static void file_poll(struct wf_bdev *bdev)
 {
 	struct file_dev *dev = file_of(bdev);
 	struct io_uring_cqe *cqe;
 	unsigned head, n = 0;
 
-	if (dev->unsubmitted) {
-		dev->unsubmitted = false;
-		io_uring_submit(&dev->ring);
-	}
+	if (dev->unsubmitted)
+		file_kick(dev);
 	io_uring_for_each_cqe(&dev->ring, head, cqe)
 	{
 		struct wf_bdev_io *io = io_uring_cqe_get_data(cqe);
