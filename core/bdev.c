@@ -30,17 +30,6 @@ const char *wf_bdev_op_name(enum wf_bdev_op op)
 	return (unsigned)op < WF_BDEV_OP_COUNT ? names[op] : "invalid";
 }
 
-void wf_bdev_io_prep(struct wf_bdev_io *io, enum wf_bdev_op op, uint64_t offset, uint64_t len,
-		     void *buf, wf_bdev_cb cb, void *cb_arg)
-{
-	io->op = op;
-	io->offset = offset;
-	io->len = len;
-	io->buf = buf;
-	io->cb = cb;
-	io->cb_arg = cb_arg;
-}
-
 /*
  * A bad request usually comes from a remote host: say exactly what was wrong,
  * at debug level so a misbehaving host cannot flood the log.

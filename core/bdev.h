@@ -124,9 +124,17 @@ void wf_bdev_init(struct wf_bdev *bdev, const struct wf_bdev_ops *ops, void *ctx
  */
 int wf_bdev_submit(struct wf_bdev *bdev, struct wf_bdev_io *io);
 
-/* Fill @io's public fields; saves every caller spelling out the same six stores. */
-void wf_bdev_io_prep(struct wf_bdev_io *io, enum wf_bdev_op op, uint64_t offset, uint64_t len,
-		     void *buf, wf_bdev_cb cb, void *cb_arg);
+/* Fill @io's public fields; inline because every layer does it once per I/O. */
+static inline void wf_bdev_io_prep(struct wf_bdev_io *io, enum wf_bdev_op op, uint64_t offset,
+				   uint64_t len, void *buf, wf_bdev_cb cb, void *cb_arg)
+{
+	io->op = op;
+	io->offset = offset;
+	io->len = len;
+	io->buf = buf;
+	io->cb = cb;
+	io->cb_arg = cb_arg;
+}
 
 /* Devices: queue @io's callback for the next poll of its device. */
 void wf_bdev_complete(struct wf_bdev_io *io, int status);

@@ -28,21 +28,3 @@ void wf_pool_fini(struct wf_pool *pool)
 	pool->mem = pool->free = NULL;
 	pool->avail = 0;
 }
-
-void *wf_pool_get(struct wf_pool *pool)
-{
-	void *obj = pool->free;
-
-	if (!obj)
-		return NULL;
-	pool->free = *(void **)obj;
-	pool->avail--;
-	return obj;
-}
-
-void wf_pool_put(struct wf_pool *pool, void *obj)
-{
-	*(void **)obj = pool->free;
-	pool->free = obj;
-	pool->avail++;
-}

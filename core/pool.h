@@ -24,11 +24,28 @@ int wf_pool_init(struct wf_pool *pool, size_t obj_size, uint32_t count);
 /* Free the backing memory; every object must have been put back. */
 void wf_pool_fini(struct wf_pool *pool);
 
-/* An object, or NULL when the pool is empty (callers turn that into -EAGAIN). */
-void *wf_pool_get(struct wf_pool *pool);
+/*
+ * An object, or NULL when the pool is empty (callers turn that into -EAGAIN).
+ * Inline, like wf_pool_put(): both run several times per I/O.
+ */
+static inline void *wf_pool_get(struct wf_pool *pool)
+{
+	void *obj = pool->free;
+
+	if (!obj)
+		return NULL;
+	pool->free = *(void **)obj;
+	pool->avail--;
+	return obj;
+}
 
 /* Return @obj, which must have come from this pool. */
-void wf_pool_put(struct wf_pool *pool, void *obj);
+static inline void wf_pool_put(struct wf_pool *pool, void *obj)
+{
+	*(void **)obj = pool->free;
+	pool->free = obj;
+	pool->avail++;
+}
 
 /* Objects left; lets a caller take several at once or none. */
 static inline uint32_t wf_pool_avail(const struct wf_pool *pool)
