@@ -154,9 +154,11 @@ static int split_start(struct wf_volume *vol, struct wf_bdev_io *io, uint32_t n)
 {
 	int rc;
 
-	/* Refuse up front rather than strand a request without sub-requests to finish it. */
-	if (n > wf_pool_avail(&vol->subreqs))
-		return -EAGAIN;
+	/*
+	 * Pieces go out while sub-requests are free; the rest stall and go out
+	 * from poll as earlier pieces return, so a request larger than the pool
+	 * moves in waves instead of being refused forever.
+	 */
 	io->pending = n;
 	io->status = 0;
 	SENT_BYTES(io) = 0;

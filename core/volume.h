@@ -18,7 +18,7 @@ struct wf_log;
 struct wf_volume_conf {
 	const char *name;
 	struct wf_log *log;
-	uint32_t max_subreqs; /* sub-requests in flight at once; beyond it, submit says -EAGAIN */
+	uint32_t max_subreqs; /* sub-requests in flight at once; larger requests go in waves */
 };
 
 /* A source range for wf_volume_linear_create(). */

@@ -274,8 +274,8 @@ static int mirror_write(struct wf_bdev *bdev, struct wf_bdev_io *io)
 		wf_log_err(bdev->log, "%s: no healthy leg left", m->vol.name);
 		return -EIO;
 	}
-	/* Take every sub-request up front, so a full pool never strands half a write. */
-	if (m->vol.nsrcs > wf_pool_avail(&m->vol.subreqs))
+	/* Push back while nothing could go out; a pool short of some legs only stalls those. */
+	if (!wf_pool_avail(&m->vol.subreqs))
 		return -EAGAIN;
 	if (fenced(m, io)) {
 		wf_bdev_io_queue_push(&m->held, io);

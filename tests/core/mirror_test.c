@@ -55,6 +55,14 @@ static void check_plain(struct wf_bdev **devs)
 	wf_model_init(&m, vol, seed_++);
 	wf_model_run(&m, 300);
 	check_legs_match(&m, devs, 3);
+	WF_CHECK_EQ(wf_bdev_close(vol), 0);
+
+	/* One sub-request for three legs: writes reach the legs one after another. */
+	c.max_subreqs = 1;
+	WF_CHECK_EQ(wf_volume_mirror_create(&vol, &c, devs, 3), 0);
+	m.bdev = vol;
+	wf_model_run(&m, 50);
+	check_legs_match(&m, devs, 3);
 	wf_model_fini(&m);
 	WF_CHECK_EQ(wf_bdev_close(vol), 0);
 	WF_CHECK_EQ(wf_volume_mirror_create(&vol, &c, (struct wf_bdev *[]){devs[0], devs[0]}, 2),

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/bdev.h"
+#include "core/bdev_fault.h"
 #include "core/bdev_ram.h"
 #include "core/extent_map.h"
 #include "core/log.h"
@@ -103,11 +104,9 @@ static void check_concat(void)
 	check_lands(vol, 4 * BS, 2 * BS, d[0], 4 * BS, 0, 4); /* same span, other side */
 	check_lands(vol, 11 * BS, 2 * BS, d[2], 0, BS, 5);    /* b|c boundary */
 
-	/* Three extents need three sub-requests; with two, -EAGAIN at submit. */
-	fill(buf, sizeof(buf), 9);
-	WF_CHECK_EQ(wf_bdev_sync_io(vol, WF_BDEV_WRITE, 4 * BS, 9 * BS, buf), -EAGAIN);
-	wf_bdev_close(vol);
-	conf.max_subreqs = 3;
+	/* Three extents with sub-requests for one at a time: the pieces go in waves. */
+	WF_CHECK_EQ(wf_bdev_close(vol), 0);
+	conf.max_subreqs = 1;
 	WF_CHECK_EQ(wf_volume_concat_create(&vol, &conf, d, 3), 0);
 	check_lands(vol, 4 * BS, 9 * BS, d[2], 0, 8 * BS, 6); /* over 3 extents */
 	check_lands(vol, 0, 15 * BS, d[1], 6 * BS, 11 * BS, 7);
@@ -176,6 +175,35 @@ static void check_stripe(void)
 		WF_CHECK_EQ(wf_bdev_close(d[i]), 0);
 }
 
+/* A piece that fails makes the whole request fail, once, with that error. */
+static void check_first_error(void)
+{
+	struct wf_bdev *d[3] = {ram("e0", 4), ram("e1", 4), ram("e2", 4)}, *f, *vol;
+	struct wf_volume_conf conf = {.name = "err", .log = &log_, .max_subreqs = 8};
+	struct counter c = {0};
+	struct wf_bdev_io io;
+	uint8_t buf[12 * BS] = {0};
+
+	WF_CHECK_EQ(wf_bdev_fault_create(&f, "f1", d[1], 8, &log_), 0);
+	WF_CHECK_EQ(wf_volume_concat_create(&vol, &conf, (struct wf_bdev *[]){d[0], f, d[2]}, 3),
+		    0);
+	wf_bdev_fault_set(f, true, 0);
+	wf_bdev_io_prep(&io, WF_BDEV_WRITE, 2 * BS, 8 * BS, buf, count_cb, &c);
+	WF_CHECK_EQ(wf_bdev_submit(vol, &io), 0);
+	for (int i = 0; i < 5; i++)
+		wf_bdev_poll(vol);
+	WF_CHECK_EQ(c.calls, 1);
+	WF_CHECK_EQ(c.status, -EIO);
+	WF_CHECK(wf_bdev_fault_count(f) > 0);
+	/* The pieces that do not touch the failed device still work. */
+	WF_CHECK_EQ(wf_bdev_sync_io(vol, WF_BDEV_READ, 0, 4 * BS, buf), 0);
+	WF_CHECK_EQ(wf_bdev_sync_io(vol, WF_BDEV_READ, 0, 5 * BS, buf), -EIO);
+	WF_CHECK_EQ(wf_bdev_close(vol), 0);
+	WF_CHECK_EQ(wf_bdev_close(f), 0);
+	for (int i = 0; i < 3; i++)
+		WF_CHECK_EQ(wf_bdev_close(d[i]), 0);
+}
+
 int main(void)
 {
 	wf_log_init(&log_, "volume_map_test", WF_LOG_WARN, STDERR_FILENO);
@@ -183,5 +211,6 @@ int main(void)
 	check_concat();
 	check_carve_and_stack();
 	check_stripe();
+	check_first_error();
 	return 0;
 }
