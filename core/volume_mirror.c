@@ -109,7 +109,6 @@ static void write_done(struct wf_bdev_io *sub, int status);
 static int read_send(struct mirror *m, struct wf_bdev_io *io)
 {
 	int leg = pick_read_leg(m, LEGS_LEFT(io));
-
 	int rc;
 
 	if (leg < 0)
@@ -370,7 +369,7 @@ static void resync_read(struct mirror *m)
 	if (rc == 0)
 		m->rs.phase = RESYNC_READING;
 	else if (rc != -EAGAIN)
-		resync_read_done(&m->rs.io, rc);
+		leg_fail(m, (uint32_t)src, rc); /* still fenced: the next poll tries another leg */
 }
 
 static void resync_write(struct mirror *m)
