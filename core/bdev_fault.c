@@ -13,8 +13,8 @@ struct fault_dev {
 	struct wf_bdev bdev;
 	struct wf_bdev *inner;
 	struct wf_pool subreqs;
-	bool armed; /* fail once @countdown reaches 0 */
-	bool failing;
+	enum wf_fault_mode armed; /* mode to fail in once @countdown reaches 0 */
+	enum wf_fault_mode mode;
 	uint64_t countdown;
 	uint64_t failed;
 	char name[];
@@ -26,7 +26,7 @@ static void fault_done(struct wf_bdev_io *sub, int status)
 	struct fault_dev *dev = parent->bdev->ctx;
 
 	wf_pool_put(&dev->subreqs, sub);
-	if (dev->failing) {
+	if (dev->mode != WF_FAULT_OFF) {
 		status = -EIO;
 		dev->failed++;
 	}
@@ -40,14 +40,16 @@ static int fault_submit(struct wf_bdev *bdev, struct wf_bdev_io *io)
 	int rc;
 
 	if (dev->armed && dev->countdown == 0) {
-		dev->armed = false;
-		dev->failing = true;
+		dev->mode = dev->armed;
+		dev->armed = WF_FAULT_OFF;
 		wf_log_warn(bdev->log, "%s: injected failure starts", dev->name);
 	} else if (dev->armed) {
 		dev->countdown--;
 	}
-	if (dev->failing) {
+	if (dev->mode != WF_FAULT_OFF) {
 		dev->failed++;
+		if (dev->mode == WF_FAULT_REFUSE)
+			return -ENODEV;
 		wf_bdev_complete(io, -EIO);
 		return 0;
 	}
@@ -119,14 +121,14 @@ err_free:
 	return rc;
 }
 
-void wf_bdev_fault_set(struct wf_bdev *bdev, bool failing, uint64_t after)
+void wf_bdev_fault_set(struct wf_bdev *bdev, enum wf_fault_mode mode, uint64_t after)
 {
 	struct fault_dev *dev = bdev->ctx;
 
-	dev->failing = failing && after == 0;
-	dev->armed = failing && after > 0;
+	dev->mode = after ? WF_FAULT_OFF : mode;
+	dev->armed = after ? mode : WF_FAULT_OFF;
 	dev->countdown = after;
-	if (!failing)
+	if (mode == WF_FAULT_OFF)
 		wf_log_warn(bdev->log, "%s: injected failure ends", dev->name);
 }
 

@@ -105,19 +105,28 @@ static void read_done(struct wf_bdev_io *sub, int status);
 static void read_resume(struct mirror *m, struct wf_bdev_io *io);
 static void write_done(struct wf_bdev_io *sub, int status);
 
-/* Send a read to the next healthy leg not yet tried; -EIO when none is left. */
+/*
+ * Send a read to the next healthy leg not yet tried. A leg that refuses it
+ * outright has failed like one that fails it later: degrade it, try the next.
+ * -EIO when no leg is left, -EAGAIN when a queue is full.
+ */
 static int read_send(struct mirror *m, struct wf_bdev_io *io)
 {
-	int leg = pick_read_leg(m, LEGS_LEFT(io));
-	int rc;
+	for (;;) {
+		int leg = pick_read_leg(m, LEGS_LEFT(io)), rc;
 
-	if (leg < 0)
-		return -EIO;
-	rc = wf_volume_subreq(&m->vol, io, m->vol.srcs[leg], io->offset, io->len, io->buf,
-			      read_done);
-	if (!rc)
+		if (leg < 0)
+			return -EIO;
+		rc = wf_volume_subreq(&m->vol, io, m->vol.srcs[leg], io->offset, io->len, io->buf,
+				      read_done);
+		if (rc == -EAGAIN)
+			return rc;
 		LEGS_LEFT(io) |= 1ull << leg;
-	return rc;
+		if (!rc)
+			return 0;
+		leg_fail(m, (uint32_t)leg, rc);
+		io->status = rc;
+	}
 }
 
 /* The leg that fails a read is degraded and the read goes to the next healthy leg. */

@@ -94,29 +94,29 @@ static void check_fail_and_return(struct wf_bdev **devs)
 	wf_model_run(&m, 50);
 
 	/* Leg 1 dies in the middle of a batch; every request must still succeed. */
-	wf_bdev_fault_set(f[1], true, 37);
+	wf_bdev_fault_set(f[1], WF_FAULT_EIO, 37);
 	wf_model_run(&m, 200);
 	WF_CHECK(wf_bdev_fault_count(f[1]) > 0);
 	WF_CHECK_EQ(wf_volume_mirror_leg_state(vol, 1), WF_MIRROR_DEGRADED);
 	WF_CHECK_EQ(wf_volume_mirror_leg_state(vol, 0), WF_MIRROR_HEALTHY);
 
 	/* It comes back and is copied while random I/O goes on. */
-	wf_bdev_fault_set(f[1], false, 0);
+	wf_bdev_fault_set(f[1], WF_FAULT_OFF, 0);
 	WF_CHECK_EQ(wf_volume_mirror_leg_return(vol, 0), -EINVAL);
 	WF_CHECK_EQ(wf_volume_mirror_leg_return(vol, 1), 0);
 	WF_CHECK(run_until_healthy(&m, vol) > 1);
 
 	/* It fails again during its resync, comes back, and catches up. */
-	wf_bdev_fault_set(f[1], true, 0);
+	wf_bdev_fault_set(f[1], WF_FAULT_EIO, 0);
 	wf_model_run(&m, 20);
 	WF_CHECK_EQ(wf_volume_mirror_leg_state(vol, 1), WF_MIRROR_DEGRADED);
-	wf_bdev_fault_set(f[1], false, 0);
+	wf_bdev_fault_set(f[1], WF_FAULT_OFF, 0);
 	WF_CHECK_EQ(wf_volume_mirror_leg_return(vol, 1), 0);
 	wf_model_run(&m, 2);
-	wf_bdev_fault_set(f[1], true, 11);
+	wf_bdev_fault_set(f[1], WF_FAULT_EIO, 11);
 	while (wf_volume_mirror_leg_state(vol, 1) != WF_MIRROR_DEGRADED)
 		wf_model_run(&m, 1);
-	wf_bdev_fault_set(f[1], false, 0);
+	wf_bdev_fault_set(f[1], WF_FAULT_OFF, 0);
 	while (wf_volume_mirror_leg_return(vol, 1) == -EBUSY)
 		wf_bdev_poll(vol);
 	run_until_healthy(&m, vol);
@@ -126,8 +126,8 @@ static void check_fail_and_return(struct wf_bdev **devs)
 	check_legs_match(&m, devs, 2);
 
 	/* With every leg gone, writes fail rather than being acknowledged into nothing. */
-	wf_bdev_fault_set(f[0], true, 0);
-	wf_bdev_fault_set(f[1], true, 0);
+	wf_bdev_fault_set(f[0], WF_FAULT_EIO, 0);
+	wf_bdev_fault_set(f[1], WF_FAULT_EIO, 0);
 	WF_CHECK(wf_bdev_sync_io(vol, WF_BDEV_WRITE, 0, vol->geo.block_size, m.ref) < 0);
 	WF_CHECK(wf_bdev_sync_io(vol, WF_BDEV_WRITE, 0, vol->geo.block_size, m.ref) == -EIO);
 	wf_model_fini(&m);
@@ -154,11 +154,11 @@ static void check_resync_race(void)
 	WF_CHECK_EQ(wf_bdev_fault_create(&f[0], "fault0", devs[0], 64, &log_), 0);
 	WF_CHECK_EQ(wf_bdev_fault_create(&f[1], "fault1", devs[1], 64, &log_), 0);
 	WF_CHECK_EQ(wf_volume_mirror_create(&vol, &c, f, 2), 0);
-	wf_bdev_fault_set(f[1], true, 0);
+	wf_bdev_fault_set(f[1], WF_FAULT_EIO, 0);
 	memset(w, 0x5a, bs);
 	WF_CHECK_EQ(wf_bdev_sync_io(vol, WF_BDEV_WRITE, bs, bs, w), 0);
 	WF_CHECK_EQ(wf_volume_mirror_leg_state(vol, 1), WF_MIRROR_DEGRADED);
-	wf_bdev_fault_set(f[1], false, 0);
+	wf_bdev_fault_set(f[1], WF_FAULT_OFF, 0);
 	WF_CHECK_EQ(wf_volume_mirror_leg_return(vol, 1), 0);
 	wf_bdev_poll(vol); /* the copy of chunk 0 reads leg 0 */
 	memset(w, 0xa5, bs);
@@ -177,6 +177,44 @@ static void check_resync_race(void)
 	WF_CHECK_EQ(wf_bdev_close(f[1]), 0);
 	WF_CHECK_EQ(wf_bdev_close(devs[0]), 0);
 	WF_CHECK_EQ(wf_bdev_close(devs[1]), 0);
+}
+
+/*
+ * A leg that is gone (refuses at submit) while another leg resyncs: it is
+ * degraded, the copy reads from the remaining healthy leg, nothing acked is lost.
+ */
+static void check_refuse(void)
+{
+	struct wf_volume_conf c = conf("refuse");
+	struct wf_bdev *devs[3], *f[3], *vol;
+	struct wf_model m;
+	char name[16];
+
+	for (int i = 0; i < 3; i++) {
+		snprintf(name, sizeof(name), "r%d", i);
+		WF_CHECK_EQ(wf_bdev_ram_create(&devs[i], name, LEG_SIZE, 512, &log_), 0);
+		WF_CHECK_EQ(wf_bdev_fault_create(&f[i], name, devs[i], 64, &log_), 0);
+	}
+	WF_CHECK_EQ(wf_volume_mirror_create(&vol, &c, f, 3), 0);
+	wf_model_init(&m, vol, seed_++);
+	wf_bdev_fault_set(f[2], WF_FAULT_REFUSE, 0);
+	wf_model_run(&m, 30);
+	WF_CHECK_EQ(wf_volume_mirror_leg_state(vol, 2), WF_MIRROR_DEGRADED);
+	wf_bdev_fault_set(f[2], WF_FAULT_OFF, 0);
+	WF_CHECK_EQ(wf_volume_mirror_leg_return(vol, 2), 0);
+	wf_model_run(&m, 2);
+	wf_bdev_fault_set(f[0], WF_FAULT_REFUSE, 0);
+	while (wf_volume_mirror_leg_state(vol, 2) != WF_MIRROR_HEALTHY)
+		wf_model_run(&m, 1);
+	WF_CHECK_EQ(wf_volume_mirror_leg_state(vol, 0), WF_MIRROR_DEGRADED);
+	WF_CHECK_EQ(wf_volume_mirror_leg_state(vol, 1), WF_MIRROR_HEALTHY);
+	check_legs_match(&m, &devs[1], 2);
+	wf_model_fini(&m);
+	WF_CHECK_EQ(wf_bdev_close(vol), 0);
+	for (int i = 0; i < 3; i++) {
+		WF_CHECK_EQ(wf_bdev_close(f[i]), 0);
+		WF_CHECK_EQ(wf_bdev_close(devs[i]), 0);
+	}
 }
 
 static void check_all(struct wf_bdev **devs)
@@ -202,6 +240,7 @@ int main(int argc, char **argv)
 		WF_CHECK_EQ(wf_bdev_ram_create(&d[i], name, LEG_SIZE, 512, &log_), 0);
 	}
 	check_resync_race();
+	check_refuse();
 	check_all(d);
 	wf_test_dir_make(&dir);
 	for (int i = 0; i < 3; i++) {

@@ -187,7 +187,7 @@ static void check_first_error(void)
 	WF_CHECK_EQ(wf_bdev_fault_create(&f, "f1", d[1], 8, &log_), 0);
 	WF_CHECK_EQ(wf_volume_concat_create(&vol, &conf, (struct wf_bdev *[]){d[0], f, d[2]}, 3),
 		    0);
-	wf_bdev_fault_set(f, true, 0);
+	wf_bdev_fault_set(f, WF_FAULT_EIO, 0);
 	wf_bdev_io_prep(&io, WF_BDEV_WRITE, 2 * BS, 8 * BS, buf, count_cb, &c);
 	WF_CHECK_EQ(wf_bdev_submit(vol, &io), 0);
 	for (int i = 0; i < 5; i++)
@@ -198,6 +198,18 @@ static void check_first_error(void)
 	/* The pieces that do not touch the failed device still work. */
 	WF_CHECK_EQ(wf_bdev_sync_io(vol, WF_BDEV_READ, 0, 4 * BS, buf), 0);
 	WF_CHECK_EQ(wf_bdev_sync_io(vol, WF_BDEV_READ, 0, 5 * BS, buf), -EIO);
+
+	/* A device that refuses at submit: refused outright if it holds the first piece... */
+	wf_bdev_fault_set(f, WF_FAULT_REFUSE, 0);
+	WF_CHECK_EQ(wf_bdev_sync_io(vol, WF_BDEV_READ, 4 * BS, 2 * BS, buf), -ENODEV);
+	/* ...else the pieces already sent finish, and the request completes once with it. */
+	c.calls = 0;
+	wf_bdev_io_prep(&io, WF_BDEV_WRITE, 2 * BS, 8 * BS, buf, count_cb, &c);
+	WF_CHECK_EQ(wf_bdev_submit(vol, &io), 0);
+	for (int i = 0; i < 5; i++)
+		wf_bdev_poll(vol);
+	WF_CHECK_EQ(c.calls, 1);
+	WF_CHECK_EQ(c.status, -ENODEV);
 	WF_CHECK_EQ(wf_bdev_close(vol), 0);
 	WF_CHECK_EQ(wf_bdev_close(f), 0);
 	for (int i = 0; i < 3; i++)
