@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "core/bdev.h"
@@ -120,6 +121,26 @@ static void check_queue_full(struct wf_bdev *bdev)
 	free(buf);
 }
 
+/* A refused request says what was wrong with it, at debug level (a remote host can cause it). */
+static void check_range_message(struct wf_bdev *bdev, struct wf_log *log)
+{
+	int fd = memfd_create("log", 0);
+	char text[512] = {0};
+	uint8_t buf[512];
+
+	WF_CHECK(fd >= 0);
+	log->fd = fd;
+	log->level = WF_LOG_DEBUG;
+	WF_CHECK_EQ(wf_bdev_sync_io(bdev, WF_BDEV_READ, DEV_SIZE, 512, buf), -ERANGE);
+	WF_CHECK_EQ(wf_bdev_sync_io(bdev, WF_BDEV_WRITE, 512, 100, buf), -EINVAL);
+	log->fd = STDERR_FILENO;
+	log->level = WF_LOG_INFO;
+	WF_CHECK(pread(fd, text, sizeof(text) - 1, 0) > 0);
+	close(fd);
+	WF_CHECK_STR_CONTAINS(text, "ram0: read at 1048576+512 beyond size 1048576");
+	WF_CHECK_STR_CONTAINS(text, "ram0: write at 512+100 not aligned to 512");
+}
+
 static void check_device(struct wf_bdev *bdev, bool stores)
 {
 	check_deferred(bdev);
@@ -175,6 +196,7 @@ int main(void)
 	WF_CHECK_EQ(wf_bdev_null_create(&bdev, "null0", DEV_SIZE, 512, &log), 0);
 	check_device(bdev, false);
 	WF_CHECK_EQ(wf_bdev_ram_create(&bdev, "ram0", DEV_SIZE, 512, &log), 0);
+	check_range_message(bdev, &log);
 	check_device(bdev, true);
 	WF_CHECK_EQ(wf_bdev_ram_create(&bdev, "bad", 1000, 512, &log), -EINVAL);
 	check_file(&log);
