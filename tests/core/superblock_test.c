@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -53,17 +52,10 @@ static void raw(struct wf_bdev *dev, enum wf_bdev_op op, uint64_t off, uint8_t *
 /* Read the superblock with the log captured, and check the log names @what. */
 static int read_logged(struct wf_bdev *dev, struct wf_sb *sb, const char *what)
 {
-	int fd = memfd_create("log", 0), rc;
-	char text[2048] = {0};
+	int fd = wf_test_log_begin(&log_);
+	int rc = wf_sb_read(dev, sb);
 
-	WF_CHECK(fd >= 0);
-	log_.fd = fd;
-	rc = wf_sb_read(dev, sb);
-	log_.fd = STDERR_FILENO;
-	WF_CHECK(pread(fd, text, sizeof(text) - 1, 0) >= 0);
-	close(fd);
-	if (what)
-		WF_CHECK_STR_CONTAINS(text, what);
+	wf_test_log_expect(&log_, fd, what);
 	return rc;
 }
 

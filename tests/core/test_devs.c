@@ -5,10 +5,12 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "core/bdev.h"
 #include "core/bdev_file.h"
+#include "core/log.h"
 #include "tests/lib/check.h"
 
 void wf_test_dir_make(struct wf_test_dir *dir)
@@ -53,6 +55,25 @@ void wf_test_dir_remove(struct wf_test_dir *dir)
 	}
 	closedir(d);
 	WF_CHECK_EQ(rmdir(dir->path), 0);
+}
+
+int wf_test_log_begin(struct wf_log *log)
+{
+	int fd = memfd_create("log", 0);
+
+	WF_CHECK(fd >= 0);
+	log->fd = fd;
+	return fd;
+}
+
+void wf_test_log_expect(struct wf_log *log, int fd, const char *what)
+{
+	char text[4096] = {0};
+
+	log->fd = STDERR_FILENO;
+	WF_CHECK(pread(fd, text, sizeof(text) - 1, 0) >= 0);
+	close(fd);
+	WF_CHECK_STR_CONTAINS(text, what);
 }
 
 void *wf_test_buf(uint64_t len)

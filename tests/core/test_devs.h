@@ -25,6 +25,12 @@ void wf_test_dir_file(const struct wf_test_dir *dir, const char *name, char *out
 /* Remove the files made in @dir and the directory itself. */
 void wf_test_dir_remove(struct wf_test_dir *dir);
 
+/* Send @log to a fresh memory file, so a test can check what a call logged; returns the fd. */
+int wf_test_log_begin(struct wf_log *log);
+
+/* Point @log back at stderr and fail the test unless what it wrote since @fd began has @what. */
+void wf_test_log_expect(struct wf_log *log, int fd, const char *what);
+
 /* A 4096-aligned buffer, as O_DIRECT wants; exits on failure. */
 void *wf_test_buf(uint64_t len);
 
