@@ -81,6 +81,18 @@ static int run_until_healthy(struct wf_model *m, struct wf_bdev *vol)
 	return batches;
 }
 
+/* Leg @leg fails in @mode under random I/O, is degraded, comes back and starts its resync. */
+static void leg_fails_and_returns(struct wf_model *m, struct wf_bdev *vol, struct wf_bdev *fault,
+				  uint32_t leg, enum wf_fault_mode mode)
+{
+	wf_bdev_fault_set(fault, mode, 0);
+	wf_model_run(m, 20);
+	WF_CHECK_EQ(wf_volume_mirror_leg_state(vol, leg), WF_MIRROR_DEGRADED);
+	wf_bdev_fault_set(fault, WF_FAULT_OFF, 0);
+	WF_CHECK_EQ(wf_volume_mirror_leg_return(vol, leg), 0);
+	wf_model_run(m, 2);
+}
+
 static void check_fail_and_return(struct wf_bdev **devs)
 {
 	struct wf_volume_conf c = conf("mirror2");
@@ -107,12 +119,7 @@ static void check_fail_and_return(struct wf_bdev **devs)
 	WF_CHECK(run_until_healthy(&m, vol) > 1);
 
 	/* It fails again during its resync, comes back, and catches up. */
-	wf_bdev_fault_set(f[1], WF_FAULT_EIO, 0);
-	wf_model_run(&m, 20);
-	WF_CHECK_EQ(wf_volume_mirror_leg_state(vol, 1), WF_MIRROR_DEGRADED);
-	wf_bdev_fault_set(f[1], WF_FAULT_OFF, 0);
-	WF_CHECK_EQ(wf_volume_mirror_leg_return(vol, 1), 0);
-	wf_model_run(&m, 2);
+	leg_fails_and_returns(&m, vol, f[1], 1, WF_FAULT_EIO);
 	wf_bdev_fault_set(f[1], WF_FAULT_EIO, 11);
 	while (wf_volume_mirror_leg_state(vol, 1) != WF_MIRROR_DEGRADED)
 		wf_model_run(&m, 1);
@@ -197,12 +204,7 @@ static void check_refuse(void)
 	}
 	WF_CHECK_EQ(wf_volume_mirror_create(&vol, &c, f, 3), 0);
 	wf_model_init(&m, vol, seed_++);
-	wf_bdev_fault_set(f[2], WF_FAULT_REFUSE, 0);
-	wf_model_run(&m, 30);
-	WF_CHECK_EQ(wf_volume_mirror_leg_state(vol, 2), WF_MIRROR_DEGRADED);
-	wf_bdev_fault_set(f[2], WF_FAULT_OFF, 0);
-	WF_CHECK_EQ(wf_volume_mirror_leg_return(vol, 2), 0);
-	wf_model_run(&m, 2);
+	leg_fails_and_returns(&m, vol, f[2], 2, WF_FAULT_REFUSE);
 	wf_bdev_fault_set(f[0], WF_FAULT_REFUSE, 0);
 	while (wf_volume_mirror_leg_state(vol, 2) != WF_MIRROR_HEALTHY)
 		wf_model_run(&m, 1);
