@@ -63,7 +63,8 @@ void wf_volume_teardown(struct wf_volume *vol)
 	free(vol->name);
 }
 
-void wf_volume_part_done(struct wf_bdev_io *parent, int status)
+/* Account one finished piece of @parent, keeping the first error; complete it with the last. */
+static void part_done(struct wf_bdev_io *parent, int status)
 {
 	if (status && !parent->status)
 		parent->status = status;
@@ -92,7 +93,7 @@ static void subreq_done(struct wf_bdev_io *sub, int status)
 	struct wf_volume *vol = parent->bdev->ctx;
 
 	wf_pool_put(&vol->subreqs, sub);
-	wf_volume_part_done(parent, status);
+	part_done(parent, status);
 }
 
 /*
@@ -190,7 +191,8 @@ static int split_submit(struct wf_bdev *bdev, struct wf_bdev_io *io)
 	return wf_volume_subreq(vol, io, p.src, p.phys, p.len, io->buf, subreq_done);
 }
 
-int wf_volume_flush(struct wf_bdev *bdev, struct wf_bdev_io *io)
+/* A flush has one piece per distinct source. */
+static int split_flush(struct wf_bdev *bdev, struct wf_bdev_io *io)
 {
 	struct wf_volume *vol = bdev->ctx;
 
@@ -212,7 +214,8 @@ static void split_retry(struct wf_volume *vol)
 	}
 }
 
-void wf_volume_poll(struct wf_bdev *bdev)
+/* Poll every source once, then resume requests that stalled on a full source or pool. */
+static void split_poll(struct wf_bdev *bdev)
 {
 	struct wf_volume *vol = bdev->ctx;
 
@@ -237,16 +240,16 @@ static void split_close(struct wf_bdev *bdev)
 	free(vol);
 }
 
-const struct wf_bdev_ops wf_volume_split_ops = {
+static const struct wf_bdev_ops split_ops = {
     .submit =
 	{
 	    [WF_BDEV_READ] = split_submit,
 	    [WF_BDEV_WRITE] = split_submit,
-	    [WF_BDEV_FLUSH] = wf_volume_flush,
+	    [WF_BDEV_FLUSH] = split_flush,
 	    [WF_BDEV_WRITE_ZEROES] = split_submit,
 	    [WF_BDEV_DISCARD] = split_submit,
 	},
-    .poll = wf_volume_poll,
+    .poll = split_poll,
     .geometry = wf_volume_geometry,
     .close = split_close,
 };
@@ -270,7 +273,7 @@ int wf_volume_split_create(struct wf_bdev **out, const struct wf_volume_conf *co
 		wf_log_err(conf->log, "%s: invalid layout: %s", conf->name, strerror(-rc));
 		goto err_teardown;
 	}
-	wf_bdev_init(&vol->bdev, &wf_volume_split_ops, vol, vol->name, conf->log);
+	wf_bdev_init(&vol->bdev, &split_ops, vol, vol->name, conf->log);
 	*out = &vol->bdev;
 	return 0;
 

@@ -72,7 +72,8 @@ int wf_volume_mirror_create(struct wf_bdev **out, const struct wf_volume_conf *c
  */
 int wf_volume_mirror_leg_return(struct wf_bdev *mirror, uint32_t leg);
 
-/* Where leg @leg of @mirror stands; a test or an admin tool watches this. */
+/* Where leg @leg (< its leg count) of @mirror (a mirror volume) stands; tests and tools watch it.
+ */
 enum wf_mirror_leg_state wf_volume_mirror_leg_state(struct wf_bdev *mirror, uint32_t leg);
 
 #endif /* WF_CORE_VOLUME_H */

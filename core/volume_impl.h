@@ -62,15 +62,6 @@ void wf_volume_teardown(struct wf_volume *vol);
 int wf_volume_subreq(struct wf_volume *vol, struct wf_bdev_io *parent, struct wf_bdev *src,
 		     uint64_t phys, uint64_t len, void *buf, wf_bdev_cb cb);
 
-/* Account one finished part of @parent, recording the first error; complete it with the last. */
-void wf_volume_part_done(struct wf_bdev_io *parent, int status);
-
-/* Flush every source once. */
-int wf_volume_flush(struct wf_bdev *bdev, struct wf_bdev_io *io);
-
-/* Poll every source once, then resume requests that stalled on a full source. */
-void wf_volume_poll(struct wf_bdev *bdev);
-
 /* ops->geometry for every volume. */
 void wf_volume_geometry(struct wf_bdev *bdev, struct wf_bdev_geometry *geo);
 
