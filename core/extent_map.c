@@ -37,21 +37,3 @@ int wf_extent_map_append(struct wf_extent_map *map, struct wf_bdev *src, uint64_
 	map->size += len;
 	return 0;
 }
-
-int64_t wf_extent_map_find(const struct wf_extent_map *map, uint64_t off)
-{
-	uint32_t lo = 0, hi = map->count;
-
-	if (off >= map->size)
-		return -ERANGE;
-	/* Invariant: the answer is in [lo, hi); ext[0].start is 0, so it exists. */
-	while (hi - lo > 1) {
-		uint32_t mid = lo + (hi - lo) / 2;
-
-		if (map->starts[mid] <= off)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	return lo;
-}

@@ -8,6 +8,7 @@
 #ifndef WF_CORE_EXTENT_MAP_H
 #define WF_CORE_EXTENT_MAP_H
 
+#include <errno.h>
 #include <stdint.h>
 
 struct wf_bdev;
@@ -36,7 +37,26 @@ void wf_extent_map_fini(struct wf_extent_map *map);
 int wf_extent_map_append(struct wf_extent_map *map, struct wf_bdev *src, uint64_t phys,
 			 uint64_t len);
 
-/* Index of the extent holding logical byte @off, or -ERANGE at or beyond the end. */
-int64_t wf_extent_map_find(const struct wf_extent_map *map, uint64_t off);
+/*
+ * Index of the extent holding logical byte @off, or -ERANGE at or beyond the
+ * end. Inline: it runs on every volume I/O.
+ */
+static inline int64_t wf_extent_map_find(const struct wf_extent_map *map, uint64_t off)
+{
+	uint32_t lo = 0, hi = map->count;
+
+	if (off >= map->size)
+		return -ERANGE;
+	/* Invariant: the answer is in [lo, hi); starts[0] is 0, so it exists. */
+	while (hi - lo > 1) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (map->starts[mid] <= off)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
 
 #endif /* WF_CORE_EXTENT_MAP_H */
