@@ -10,12 +10,8 @@
 #include <string.h>
 
 static const struct wf_transport_ops *const kinds[] = {
-#ifdef WF_HAVE_VERBS
     &wf_verbs_ops,
-#endif
-#ifdef WF_HAVE_TCP
     &wf_tcp_ops,
-#endif
     NULL,
 };
 
