@@ -48,11 +48,14 @@ grep -q 'timed out' "$tmp/err" || fail "timeout message missing: $(cat "$tmp/err
 # The session must still serve after a timed-out command.
 "$vm" exec --session "$session" -- true || fail "session dead after a timeout"
 
-# A guest that cannot come up in time: 125 and the console tail.
+# A guest that cannot come up in time: 125, the console tail, and no qemu left behind.
+guests() { pgrep -c -f '^qemu-system-x86_64 .*weft\.stage2=' || true; }
+before=$(guests)
 WEFT_VM_QUIET=1 "$vm" --boot-timeout 1 -- true >/dev/null 2>"$tmp/err"
 rc=$?
 [ $rc -eq 125 ] || fail "boot failure: got $rc, want 125"
 grep -q 'console' "$tmp/err" || fail "no console tail on boot failure: $(cat "$tmp/err")"
+[ "$(guests)" -eq "$before" ] || fail "a guest that failed to boot is still running"
 
 [ $fails -eq 0 ] && echo "rxe-vm contract holds"
 exit $((fails > 0))
