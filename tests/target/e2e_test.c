@@ -218,7 +218,7 @@ static void case_opcodes(struct env *e)
 {
 	struct qd_io fua = {0};
 	struct host a;
-	struct wf_vol *v;
+	struct wf_vol *v, *mv;
 	uint32_t ids[16], n = 0;
 	char *buf;
 
@@ -255,7 +255,9 @@ static void case_opcodes(struct env *e)
 	/* A read-only grant says so in the identify and refuses writes. */
 	v = vol_open(&a, "ro");
 	WF_CHECK(wf_vol_info(v)->read_only);
-	write_read(&a, vol_open(&a, "main"), 0, 2, 4);
+	mv = vol_open(&a, "main");
+	write_read(&a, mv, 0, 2, 4);
+	wf_vol_close(mv);
 	{
 		char b[512] = {0};
 
