@@ -20,8 +20,9 @@
 #include "target/target.h"
 #include "target/target_priv.h"
 
-#define FILE_QD	    256
-#define MAX_SUBREQS 4096
+#define FILE_QD	      256
+#define MAX_SUBREQS   4096
+#define IDLE_SLEEP_MS 20
 
 typedef int (*dev_open_fn)(struct wf_target *t, const struct wf_cfg_device *d,
 			   struct wf_bdev **out);
@@ -292,6 +293,35 @@ static bool stop_requested(struct wf_target *t, struct epoll_event *ev, int n)
 	return false;
 }
 
+/*
+ * Nothing to do: sleep until there is. A verbs poll group arms its CQ only
+ * when it sleeps inside wf_poll_group_poll() (see the report on
+ * transport/verbs_pg.c), so a lone group sleeps there, briefly, and the stop
+ * fd is looked at after; several groups share an epoll with a short timeout.
+ */
+static int wait_events(int efd, struct epoll_event *ev, int nev, int ms)
+{
+	int n = epoll_wait(efd, ev, nev, ms);
+
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	return n;
+}
+
+static int idle_wait(struct wf_target *t, int efd, struct epoll_event *ev, int nev)
+{
+	int rc;
+
+	if (t->npgs == 1) {
+		rc = wf_poll_group_poll(t->pgs[0].pg, IDLE_SLEEP_MS);
+		if (rc < 0)
+			return rc;
+		/* Then only look at the stop fd. */
+		return wait_events(efd, ev, nev, 0);
+	}
+	return wait_events(efd, ev, nev, 1);
+}
+
 /* Stop taking commands, let what is in flight finish, then let hosts go. */
 static int drain(struct wf_target *t, int efd)
 {
@@ -316,8 +346,8 @@ static int drain(struct wf_target *t, int efd)
 		}
 		if (disconnected && !t->nconns && !busy)
 			return 0;
-		if (!rc && !busy)
-			epoll_wait(efd, ev, WF_CFG_LISTENS, 10);
+		if (!rc && !busy && (rc = idle_wait(t, efd, ev, WF_CFG_LISTENS)) < 0)
+			return rc;
 	}
 }
 
@@ -348,14 +378,19 @@ int wf_target_run(struct wf_target *t, int stop_fd)
 		rc = poll_once(t, &busy);
 		if (rc < 0)
 			goto out;
-		n = epoll_wait(efd, ev, WF_CFG_LISTENS + 1, rc || busy ? 0 : -1);
-		if (n < 0 && errno != EINTR) {
-			rc = -errno;
+		if (rc || busy)
+			n = wait_events(efd, ev, WF_CFG_LISTENS + 1, 0);
+		else
+			n = idle_wait(t, efd, ev, WF_CFG_LISTENS + 1);
+		if (n < 0) {
+			rc = n;
 			goto out;
 		}
 		if (n > 0 && stop_requested(t, ev, n))
 			break;
 	}
+	/* From here on only the poll groups wake us; the stop fd stays readable. */
+	epoll_ctl(efd, EPOLL_CTL_DEL, stop_fd, NULL);
 	rc = drain(t, efd);
 	if (!rc)
 		rc = flush_all(t);
