@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "initiator/lib_priv.h"
 
@@ -85,35 +84,15 @@ int wf_qp_submit(struct wf_qp *qp, struct wf_vol *v, enum wf_io_op op, uint64_t 
 	return rc;
 }
 
-struct sync_wait {
-	bool done;
-	int status;
-};
-
-static void sync_done(void *arg, int status)
-{
-	struct sync_wait *w = arg;
-
-	w->done = true;
-	w->status = status;
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 int wf_qp_io(struct wf_qp *qp, struct wf_vol *v, enum wf_io_op op, uint64_t lba, uint32_t nblocks,
 	     void *buf, int timeout_s)
 {
-	uint64_t deadline = now_ms() + (timeout_s > 0 ? (uint64_t)timeout_s * 1000 : 0);
-	struct sync_wait w = {0};
+	uint64_t deadline = wf_lib_now_ms() + (timeout_s > 0 ? (uint64_t)timeout_s * 1000 : 0);
+	struct wf_lib_wait w = {0};
 	int rc;
 
-	while ((rc = wf_qp_submit(qp, v, op, lba, nblocks, buf, 0, sync_done, &w)) == -EAGAIN)
+	while ((rc = wf_qp_submit(qp, v, op, lba, nblocks, buf, 0, wf_lib_wait_done, &w)) ==
+	       -EAGAIN)
 		if ((rc = wf_qp_poll(qp, 1)) < 0)
 			return rc;
 	if (rc)
@@ -122,7 +101,7 @@ int wf_qp_io(struct wf_qp *qp, struct wf_vol *v, enum wf_io_op op, uint64_t lba,
 		rc = wf_qp_poll(qp, timeout_s < 0 ? -1 : timeout_s == 0 ? 0 : 1);
 		if (w.done)
 			return w.status;
-		if (rc < 0 || (timeout_s >= 0 && now_ms() >= deadline))
+		if (rc < 0 || (timeout_s >= 0 && wf_lib_now_ms() >= deadline))
 			break;
 	}
 	/* Still out: the target may yet touch @buf, so nothing of this queue may stay up. */

@@ -66,6 +66,18 @@ struct wf_vol {
 int wf_qp_send_cmd(struct wf_qp *qp, struct wf_cmd *c, const void *inline_data,
 		   struct wf_mr *cached, wf_io_cb cb, void *arg);
 
+/* A synchronous caller's wait: set by wf_lib_wait_done() from the I/O callback. */
+struct wf_lib_wait {
+	bool done;
+	int status;
+};
+
+/* The wf_io_cb of a struct wf_lib_wait. */
+void wf_lib_wait_done(void *arg, int status);
+
+/* Monotonic milliseconds, for the deadlines of synchronous calls. */
+uint64_t wf_lib_now_ms(void);
+
 /* Run an admin command to completion within the host's timeout. */
 int wf_qp_admin(struct wf_qp *qp, struct wf_cmd *c, const void *inline_data);
 

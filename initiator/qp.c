@@ -94,7 +94,7 @@ static void qp_event(struct wf_ep *ep, enum wf_ep_event ev, int status)
 
 static const struct wf_ep_handlers qp_handlers = {.recv = qp_recv, .event = qp_event};
 
-static uint64_t now_ms(void)
+uint64_t wf_lib_now_ms(void)
 {
 	struct timespec ts;
 
@@ -143,14 +143,9 @@ int wf_qp_poll(struct wf_qp *qp, int timeout_ms)
 	return wf_poll_group_poll(qp->pg, timeout_ms);
 }
 
-struct admin_wait {
-	bool done;
-	int status;
-};
-
-static void admin_done(void *arg, int status)
+void wf_lib_wait_done(void *arg, int status)
 {
-	struct admin_wait *w = arg;
+	struct wf_lib_wait *w = arg;
 
 	w->done = true;
 	w->status = status;
@@ -158,18 +153,18 @@ static void admin_done(void *arg, int status)
 
 int wf_qp_admin(struct wf_qp *qp, struct wf_cmd *c, const void *inline_data)
 {
-	struct admin_wait w = {0};
-	uint64_t deadline = now_ms() + (uint64_t)qp->host->opts.timeout_ms;
+	struct wf_lib_wait w = {0};
+	uint64_t deadline = wf_lib_now_ms() + (uint64_t)qp->host->opts.timeout_ms;
 	bool gave_up = false;
 	int rc;
 
-	while ((rc = wf_qp_send_cmd(qp, c, inline_data, NULL, admin_done, &w)) == -EAGAIN)
+	while ((rc = wf_qp_send_cmd(qp, c, inline_data, NULL, wf_lib_wait_done, &w)) == -EAGAIN)
 		if (wf_qp_poll(qp, 10) < 0)
 			return -EIO;
 	if (rc)
 		return rc;
 	while (!w.done) {
-		if (now_ms() > deadline && !gave_up && qp->ep) {
+		if (wf_lib_now_ms() > deadline && !gave_up && qp->ep) {
 			/* The target might still write the admin buffer: take the queue down. */
 			wf_ep_disconnect(qp->ep);
 			gave_up = true;
