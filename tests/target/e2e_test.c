@@ -70,6 +70,7 @@ struct env {
 	int stop_fd;
 	int run_rc;
 	uint16_t port;
+	char file[64];
 };
 
 static void *target_main(void *arg)
@@ -83,9 +84,16 @@ static void *target_main(void *arg)
 static void env_start(struct env *e)
 {
 	char text[4096], err[WF_CFG_ERR_MAX];
-	int n = snprintf(text, sizeof(text), "listen %s %s 0\n", e->transport, e->addr);
+	int fd, n = snprintf(text, sizeof(text), "listen %s %s 0\n", e->transport, e->addr);
 
 	n += snprintf(text + n, sizeof(text) - (size_t)n, "%s", config_tail);
+	/* A file device (io_uring), created by the target at the size given. */
+	snprintf(e->file, sizeof(e->file), "/tmp/weft-e2e-XXXXXX");
+	fd = mkstemp(e->file);
+	WF_CHECK(fd >= 0);
+	close(fd);
+	n += snprintf(text + n, sizeof(text) - (size_t)n,
+		      "device f0 file %s 8M\nvolume fil linear f0\nallow host-a fil rw\n", e->file);
 	for (int h = 0; h < NHOSTS; h++)
 		n += snprintf(text + n, sizeof(text) - (size_t)n, "allow h%02d main rw\n", h);
 	wf_log_init(&e->log, "target", WF_LOG_WARN, STDERR_FILENO);
@@ -111,6 +119,7 @@ static void env_stop(struct env *e)
 	WF_CHECK_EQ(e->run_rc, 0);
 	wf_target_destroy(e->target);
 	close(e->stop_fd);
+	unlink(e->file);
 }
 
 /* A connected host: its handle and one queue pair. */
@@ -225,7 +234,7 @@ static void case_opcodes(struct env *e)
 	host_open(e, "host-a", 32, &a);
 	WF_CHECK_EQ(wf_qp_keep_alive(a.qp), 0);
 	WF_CHECK_EQ(wf_qp_list_volumes(a.qp, ids, 16, &n), 0);
-	WF_CHECK_EQ(n, 7); /* host-a may use seven of the eight volumes */
+	WF_CHECK_EQ(n, 8); /* host-a may use eight of the nine volumes */
 	v = vol_open(&a, "main");
 	WF_CHECK_EQ(wf_vol_block_size(v), 512);
 	WF_CHECK_EQ(wf_vol_nblocks(v), (64u * MIB) / 512);
@@ -288,18 +297,20 @@ static void case_sizes(struct env *e)
 
 static void case_span(struct env *e)
 {
-	static const char *const names[] = {"cat", "str", "mir"};
+	static const char *const names[] = {"cat", "str", "mir", "fil"};
 	struct host a;
 
 	host_open(e, "host-a", 8, &a);
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 4; i++) {
 		struct wf_vol *v = vol_open(&a, names[i]);
 		uint64_t nb = wf_vol_nblocks(v);
 
 		/* Across the concat seam, several stripe chunks, both mirror legs. */
-		write_read(&a, v, nb / 2 - 300, 600, 10 + i);
-		write_read(&a, v, 0, 2048, 20 + i);
-		write_read(&a, v, nb - 2048, 2048, 30 + i);
+		uint32_t n = (uint32_t)(MIB / wf_vol_block_size(v));
+
+		write_read(&a, v, nb / 2 - n / 4, n / 2, 10 + i);
+		write_read(&a, v, 0, n, 20 + i);
+		write_read(&a, v, nb - n, n, 30 + i);
 		wf_vol_close(v);
 	}
 	host_close(&a);
@@ -456,7 +467,7 @@ static void raw_sent(struct wf_xfer *x, int status)
 {
 	struct raw *r = x->arg;
 
-	WF_CHECK_EQ(status, 0);
+	WF_CHECK(status == 0 || r->down || status == -ECONNRESET);
 	r->sent++;
 }
 
@@ -537,6 +548,38 @@ static void raw_checks(struct env *e)
 	raw_close(&r);
 }
 
+/*
+ * A write naming a key the host never registered: the target's RDMA READ
+ * fails the transport's check, which takes that connection down (as a
+ * verbs QP would go to error); only that one.
+ */
+static void raw_bad_key(struct env *e)
+{
+	struct wf_connect_data d = {.host = "host-a", .queue_depth = 4};
+	struct wf_cmd c = {.opcode = WF_OP_CONNECT,
+			   .version = WF_WIRE_VERSION,
+			   .cid = 1,
+			   .inline_len = WF_CONNECT_DATA_SIZE};
+	uint8_t data[WF_CONNECT_DATA_SIZE], b[WF_CMD_SIZE];
+	struct raw r;
+
+	raw_open(e, &r);
+	wf_connect_data_encode(&d, data);
+	WF_CHECK_EQ(raw_cmd(&r, &c, data), WF_SC_SUCCESS);
+	c = (struct wf_cmd){.opcode = WF_OP_WRITE, .version = WF_WIRE_VERSION, .cid = 2};
+	c.volume = 1;
+	c.nblocks = 64;
+	c.data = (struct wf_sgl){0x10000, 64 * 512, 0xdead};
+	wf_cmd_encode(&c, b);
+	memcpy(r.capsule, b, sizeof(b));
+	r.x = (struct wf_xfer){
+	    .op = WF_XFER_SEND, .buf = r.capsule, .len = WF_CMD_SIZE, .done = raw_sent, .arg = &r};
+	WF_CHECK_EQ(wf_ep_post(r.ep, &r.x), 0);
+	while (!r.down)
+		WF_CHECK(wf_poll_group_poll(r.pg, 100) >= 0);
+	raw_close(&r);
+}
+
 static void case_bad(struct env *e)
 {
 	struct host a, b, x;
@@ -571,6 +614,7 @@ static void case_bad(struct env *e)
 	/* Queue depth above the target's. */
 	WF_CHECK(host_try(e, "host-a", 1024, &x) < 0);
 	raw_checks(e);
+	raw_bad_key(e);
 	/* After all that, both hosts still work. */
 	write_read(&a, v, 1000, 16, 77);
 	write_read(&b, bv, 2000, 16, 78);
