@@ -98,8 +98,8 @@ static void start_list(struct wf_tgt_req *req)
 	uint32_t room = req->cmd.data.len, count = 0;
 	uint8_t *p = req->buf;
 
-	if (room > t->cfg->max_transfer)
-		room = t->cfg->max_transfer;
+	if (room > WF_TGT_SMALL_BUF)
+		room = WF_TGT_SMALL_BUF;
 	room = (room - WF_VOLUME_LIST_HDR) / 4;
 	/* Only the volumes this host may use; the count says if the buffer was short. */
 	for (uint32_t id = 1; id <= t->nvolumes; id++) {

@@ -48,6 +48,7 @@ void wf_config_init(struct wf_config *cfg)
 	cfg->in_capsule = 4096;
 	cfg->max_connections = 64;
 	cfg->data_buffers = 32;
+	cfg->small_buffers = 1024;
 }
 
 __attribute__((format(printf, 2, 3))) static int fail(struct parse *p, const char *fmt, ...)
@@ -302,6 +303,11 @@ static int do_data_buffers(struct parse *p)
 	return parse_u32(p, "data_buffers", p->tok[1], 1, 4096, &p->cfg->data_buffers);
 }
 
+static int do_small_buffers(struct parse *p)
+{
+	return parse_u32(p, "small_buffers", p->tok[1], 1, 65536, &p->cfg->small_buffers);
+}
+
 static const struct directive directives[] = {
     {"listen", 3, 3, do_listen},
     {"device", 3, 6, do_device},
@@ -312,6 +318,7 @@ static const struct directive directives[] = {
     {"in_capsule", 1, 1, do_in_capsule},
     {"max_connections", 1, 1, do_max_connections},
     {"data_buffers", 1, 1, do_data_buffers},
+    {"small_buffers", 1, 1, do_small_buffers},
 };
 
 static int split(struct parse *p, char *s)

@@ -77,6 +77,7 @@ struct wf_config {
 	uint32_t in_capsule;	  /* bytes of write data carried inside a capsule */
 	uint32_t max_connections; /* hosts connected at once */
 	uint32_t data_buffers;	  /* registered max_transfer-sized buffers */
+	uint32_t small_buffers;	  /* registered 4 KiB buffers, for small I/O and admin */
 };
 
 /* Defaults for every setting; lists empty. */

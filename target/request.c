@@ -84,12 +84,10 @@ static enum wf_status check_io(struct wf_tgt_req *req)
 	if (c->nblocks > req->vol->max_blocks)
 		return WF_SC_TRANSFER_TOO_LARGE;
 	bytes = (uint64_t)c->nblocks * req->vol->block_size;
+	req->len = (uint32_t)bytes;
 	if (c->inline_len)
 		return c->inline_len == bytes ? WF_SC_SUCCESS : WF_SC_INVALID_DATA;
-	if (c->data.len < bytes)
-		return WF_SC_TRANSFER_TOO_LARGE;
-	req->len = (uint32_t)bytes;
-	return WF_SC_SUCCESS;
+	return c->data.len < bytes ? WF_SC_TRANSFER_TOO_LARGE : WF_SC_SUCCESS;
 }
 
 static void release_rx(struct wf_tgt_req *req)
@@ -100,44 +98,55 @@ static void release_rx(struct wf_tgt_req *req)
 	}
 }
 
-static void buf_put(struct wf_tgt_req *req)
+/* The smallest class that holds what @req will move. */
+static struct wf_tgt_bufs *buf_class(struct wf_tgt_req *req)
 {
 	struct wf_tgt_pg *tpg = req->conn->tpg;
+	uint32_t need = req->cmd.opcode >= WF_OP_READ ? req->len : WF_TGT_SMALL_BUF;
+
+	req->buf_cls =
+	    need <= tpg->bufs[WF_TGT_BUF_SMALL].size ? WF_TGT_BUF_SMALL : WF_TGT_BUF_LARGE;
+	return &tpg->bufs[req->buf_cls];
+}
+
+static void buf_put(struct wf_tgt_req *req)
+{
+	struct wf_tgt_bufs *b = &req->conn->tpg->bufs[req->buf_cls];
 	struct wf_tgt_req *w;
 
 	if (!req->buf)
 		return;
 	req->buf = NULL;
-	w = tpg->wait_head;
+	w = b->wait_head;
 	if (!w) {
-		tpg->free_bufs[tpg->nfree_bufs++] = req->buf_idx;
+		b->free[b->nfree++] = req->buf_idx;
 		return;
 	}
 	/* Hand the buffer straight to the oldest waiter, so none starves. */
-	tpg->wait_head = w->wait_next;
-	if (!tpg->wait_head)
-		tpg->wait_tail = NULL;
+	b->wait_head = w->wait_next;
+	if (!b->wait_head)
+		b->wait_tail = NULL;
 	w->buf_idx = req->buf_idx;
-	w->buf = tpg->bufmem + (size_t)w->buf_idx * tpg->target->cfg->max_transfer;
+	w->buf = b->base + (size_t)w->buf_idx * b->size;
 	w->state = WF_REQ_START;
 	w->op->start(w);
 }
 
 static bool buf_get(struct wf_tgt_req *req)
 {
-	struct wf_tgt_pg *tpg = req->conn->tpg;
+	struct wf_tgt_bufs *b = buf_class(req);
 
-	if (!tpg->nfree_bufs) {
+	if (!b->nfree) {
 		req->wait_next = NULL;
-		if (tpg->wait_tail)
-			tpg->wait_tail->wait_next = req;
+		if (b->wait_tail)
+			b->wait_tail->wait_next = req;
 		else
-			tpg->wait_head = req;
-		tpg->wait_tail = req;
+			b->wait_head = req;
+		b->wait_tail = req;
 		return false;
 	}
-	req->buf_idx = tpg->free_bufs[--tpg->nfree_bufs];
-	req->buf = tpg->bufmem + (size_t)req->buf_idx * tpg->target->cfg->max_transfer;
+	req->buf_idx = b->free[--b->nfree];
+	req->buf = b->base + (size_t)req->buf_idx * b->size;
 	return true;
 }
 

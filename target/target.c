@@ -126,7 +126,9 @@ static int pg_init(struct wf_target *t, struct wf_tgt_pg *tpg, const char *kind)
 	const struct wf_config *cfg = t->cfg;
 	const struct wf_transport_ops *ops = wf_transport_ops_find(kind);
 	struct wf_transport_opts opts;
-	size_t bytes = (size_t)cfg->data_buffers * cfg->max_transfer;
+	uint32_t counts[WF_TGT_BUF_CLASSES] = {cfg->small_buffers, cfg->data_buffers};
+	uint32_t sizes[WF_TGT_BUF_CLASSES] = {WF_TGT_SMALL_BUF, cfg->max_transfer};
+	size_t bytes = 0, off = 0;
 	int rc;
 
 	if (!ops)
@@ -146,16 +148,27 @@ static int pg_init(struct wf_target *t, struct wf_tgt_pg *tpg, const char *kind)
 			  cfg->max_connections * cfg->queue_depth);
 	if (rc)
 		return rc;
+	for (int c = 0; c < WF_TGT_BUF_CLASSES; c++)
+		bytes += (size_t)counts[c] * sizes[c];
 	tpg->bufmem = aligned_alloc(4096, bytes);
-	tpg->free_bufs = calloc(cfg->data_buffers, sizeof(*tpg->free_bufs));
-	if (!tpg->bufmem || !tpg->free_bufs)
+	if (!tpg->bufmem)
 		return -ENOMEM;
 	/* Local access only: the target moves data itself and never exposes memory. */
 	rc = wf_mr_reg(tpg->transport, tpg->bufmem, bytes, WF_ACCESS_LOCAL, &tpg->mr);
 	if (rc)
 		return rc;
-	for (uint32_t i = 0; i < cfg->data_buffers; i++)
-		tpg->free_bufs[tpg->nfree_bufs++] = cfg->data_buffers - 1 - i;
+	for (int c = 0; c < WF_TGT_BUF_CLASSES; c++) {
+		struct wf_tgt_bufs *b = &tpg->bufs[c];
+
+		b->base = tpg->bufmem + off;
+		b->size = sizes[c];
+		b->free = calloc(counts[c], sizeof(*b->free));
+		if (!b->free)
+			return -ENOMEM;
+		for (uint32_t i = 0; i < counts[c]; i++)
+			b->free[b->nfree++] = counts[c] - 1 - i;
+		off += (size_t)counts[c] * sizes[c];
+	}
 	return 0;
 }
 
@@ -168,7 +181,8 @@ static void pg_fini(struct wf_tgt_pg *tpg)
 	if (tpg->reqs.mem)
 		wf_pool_fini(&tpg->reqs);
 	free(tpg->bufmem);
-	free(tpg->free_bufs);
+	for (int c = 0; c < WF_TGT_BUF_CLASSES; c++)
+		free(tpg->bufs[c].free);
 	if (tpg->transport)
 		wf_transport_destroy(tpg->transport);
 }

@@ -40,17 +40,28 @@ struct wf_tgt_access {
 	bool rw;
 };
 
+#define WF_TGT_SMALL_BUF 4096 /* the small class: most I/O, and every admin answer */
+
+/* Data buffers of one size: a stack of free ones, a FIFO of requests waiting. */
+struct wf_tgt_bufs {
+	char *base;
+	uint32_t size;
+	uint32_t *free; /* indexes */
+	uint32_t nfree;
+	struct wf_tgt_req *wait_head, *wait_tail;
+};
+
+enum { WF_TGT_BUF_SMALL = 0, WF_TGT_BUF_LARGE, WF_TGT_BUF_CLASSES };
+
 /* One poll group: its transport, its request pool and its registered data buffers. */
 struct wf_tgt_pg {
 	struct wf_target *target;
 	struct wf_transport *transport;
 	struct wf_poll_group *pg;
 	struct wf_pool reqs;
-	char *bufmem; /* data_buffers x max_transfer, registered once, local access only */
+	char *bufmem; /* both classes, registered once, local access only */
 	struct wf_mr *mr;
-	uint32_t *free_bufs; /* stack of free buffer indexes */
-	uint32_t nfree_bufs;
-	struct wf_tgt_req *wait_head, *wait_tail; /* requests waiting for a buffer */
+	struct wf_tgt_bufs bufs[WF_TGT_BUF_CLASSES];
 };
 
 struct wf_tgt_conn {
@@ -91,6 +102,7 @@ struct wf_tgt_req {
 	bool io_active; /* counted in the target's drain count */
 	void *buf;
 	uint32_t buf_idx;
+	uint8_t buf_cls;
 	uint32_t len; /* bytes of buf in use */
 	struct wf_tgt_req *wait_next;
 	struct wf_bdev_io io;

@@ -30,6 +30,7 @@
 
 static const char config_tail[] = "max_transfer 1M\n"
 				  "data_buffers 16\n"
+				  "small_buffers 32\n" /* fewer than qd 128: requests wait */
 				  "device r0 ram 64M\n"
 				  "device c0 ram 8M\n"
 				  "device c1 ram 8M\n"
