@@ -53,6 +53,7 @@ int wf_conn_request(struct wf_listener *l, const struct wf_conn_params *params,
 		return WF_REJECT_BUSY;
 	}
 	conn->tpg = tpg;
+	conn->queue_depth = params->queue_depth;
 	conn->inflight = 1; /* the endpoint's own reference, dropped at its final event */
 	snprintf(conn->host, sizeof(conn->host), "%s", params->host_id);
 	t->nconns++;

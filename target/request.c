@@ -399,10 +399,16 @@ void wf_req_advance(struct wf_tgt_req *req)
 void wf_req_recv(struct wf_ep *ep, struct wf_rx *rx)
 {
 	struct wf_tgt_conn *conn = wf_ep_ctx(ep);
-	struct wf_tgt_req *req = wf_pool_get(&conn->tpg->reqs);
+	struct wf_tgt_req *req = NULL;
 
+	/*
+	 * A host may send a new command once it has a completion, before our
+	 * SEND of it has reported done: allow twice its depth, which the pool is
+	 * sized for, so one host overrunning its queue cannot starve the others.
+	 */
+	if (conn->inflight <= 2u * conn->queue_depth)
+		req = wf_pool_get(&conn->tpg->reqs);
 	if (!req) {
-		/* Pools are sized for every host's full queue: this host overran its own. */
 		wf_log_warn(conn->tpg->target->log, "host %s: more commands than its queue depth",
 			    conn->host);
 		wf_rx_release(rx);

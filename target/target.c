@@ -145,7 +145,7 @@ static int pg_init(struct wf_target *t, struct wf_tgt_pg *tpg, const char *kind)
 	if (rc)
 		return rc;
 	rc = wf_pool_init(&tpg->reqs, sizeof(struct wf_tgt_req),
-			  cfg->max_connections * cfg->queue_depth);
+			  2 * cfg->max_connections * cfg->queue_depth);
 	if (rc)
 		return rc;
 	for (int c = 0; c < WF_TGT_BUF_CLASSES; c++)
