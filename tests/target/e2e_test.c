@@ -94,7 +94,10 @@ static void env_start(struct env *e)
 	WF_CHECK(fd >= 0);
 	close(fd);
 	n += snprintf(text + n, sizeof(text) - (size_t)n,
-		      "device f0 file %s 8M\nvolume fil linear f0\nallow host-a fil rw\n", e->file);
+		      "device f0 file %s 8M\nvolume fil linear f0\nallow host-a fil rw\n"
+		      "device b64k ram 8M 64K\nvolume v64k linear b64k\nallow host-a v64k rw\n"
+		      "device b1m ram 8M 1M\nvolume v1m linear b1m\nallow host-a v1m rw\n",
+		      e->file);
 	for (int h = 0; h < NHOSTS; h++)
 		n += snprintf(text + n, sizeof(text) - (size_t)n, "allow h%02d main rw\n", h);
 	wf_log_init(&e->log, "target", WF_LOG_WARN, STDERR_FILENO);
@@ -235,7 +238,7 @@ static void case_opcodes(struct env *e)
 	host_open(e, "host-a", 32, &a);
 	WF_CHECK_EQ(wf_qp_keep_alive(a.qp), 0);
 	WF_CHECK_EQ(wf_qp_list_volumes(a.qp, ids, 16, &n), 0);
-	WF_CHECK_EQ(n, 8); /* host-a may use eight of the nine volumes */
+	WF_CHECK_EQ(n, 10); /* host-a may use ten of the eleven volumes */
 	v = vol_open(&a, "main");
 	WF_CHECK_EQ(wf_vol_block_size(v), 512);
 	WF_CHECK_EQ(wf_vol_nblocks(v), (64u * MIB) / 512);
@@ -287,12 +290,19 @@ static void case_sizes(struct env *e)
 	v = vol_open(&a, "main");
 	for (uint32_t bytes = 512; bytes <= MIB; bytes *= 2)
 		write_read(&a, v, bytes / 512, bytes / 512, bytes);
-	big = vol_open(&a, "big");
-	WF_CHECK_EQ(wf_vol_block_size(big), 4096);
-	for (uint32_t bytes = 4096; bytes <= MIB; bytes *= 2)
-		write_read(&a, big, 3, bytes / 4096, bytes + 7);
 	wf_vol_close(v);
-	wf_vol_close(big);
+	/* Volumes whose blocks are 4 KiB, 64 KiB and 1 MiB. */
+	for (int i = 0; i < 3; i++) {
+		static const char *const names[] = {"big", "v64k", "v1m"};
+		static const uint32_t bss[] = {4096, 64u << 10, MIB};
+
+		big = vol_open(&a, names[i]);
+		WF_CHECK_EQ(wf_vol_block_size(big), bss[i]);
+		WF_CHECK_EQ(wf_vol_info(big)->max_transfer_blocks, MIB / bss[i]);
+		for (uint32_t bytes = bss[i]; bytes <= MIB; bytes *= 2)
+			write_read(&a, big, 3, bytes / bss[i], bytes + 7);
+		wf_vol_close(big);
+	}
 	host_close(&a);
 }
 
