@@ -380,6 +380,7 @@ static void case_qd(struct env *e)
 
 struct host_job {
 	struct env *e;
+	pthread_barrier_t *all; /* every host connected before any I/O, and until all are done */
 	int idx;
 	int rc;
 };
@@ -394,9 +395,11 @@ static void *host_thread(void *arg)
 	snprintf(id, sizeof(id), "h%02d", j->idx);
 	host_open(j->e, id, 16, &h);
 	v = vol_open(&h, "main");
+	pthread_barrier_wait(j->all);
 	for (int round = 0; round < 8; round++)
 		write_read(&h, v, (uint64_t)j->idx * HOST_BLKS + (uint64_t)round * 32, 32,
 			   (uint64_t)j->idx << 8 | (uint64_t)round);
+	pthread_barrier_wait(j->all);
 	wf_vol_close(v);
 	host_close(&h);
 	j->rc = 0;
@@ -407,15 +410,18 @@ static void case_hosts(struct env *e)
 {
 	pthread_t t[NHOSTS];
 	struct host_job jobs[NHOSTS];
+	pthread_barrier_t all;
 
+	WF_CHECK_EQ(pthread_barrier_init(&all, NULL, NHOSTS), 0);
 	for (int i = 0; i < NHOSTS; i++) {
-		jobs[i] = (struct host_job){e, i, -1};
+		jobs[i] = (struct host_job){e, &all, i, -1};
 		WF_CHECK_EQ(pthread_create(&t[i], NULL, host_thread, &jobs[i]), 0);
 	}
 	for (int i = 0; i < NHOSTS; i++) {
 		WF_CHECK_EQ(pthread_join(t[i], NULL), 0);
 		WF_CHECK_EQ(jobs[i].rc, 0);
 	}
+	pthread_barrier_destroy(&all);
 }
 
 /* ---- raw capsules through the transport API, for what libweft never sends ---- */
