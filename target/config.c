@@ -241,6 +241,12 @@ static int do_volume(struct parse *p)
 
 		if (d < 0)
 			return fail(p, "unknown device '%s'", p->tok[i]);
+		/* Two volumes over one device would write over each other. */
+		for (uint32_t k = 0; k < cfg->nvolumes; k++)
+			for (uint32_t j = 0; j < cfg->volumes[k].ndev; j++)
+				if (cfg->volumes[k].dev[j] == (uint32_t)d)
+					return fail(p, "device '%s' is already in volume '%s'",
+						    p->tok[i], cfg->volumes[k].name);
 		for (uint32_t j = 0; j < v.ndev; j++)
 			if (v.dev[j] == (uint32_t)d)
 				return fail(p, "device '%s' used twice", p->tok[i]);

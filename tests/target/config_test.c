@@ -17,10 +17,14 @@ static const char good[] = "# a comment\n"
 			   "device d2 null 1G\n"
 			   "device d3 ram 1G\n"
 			   "device d4\tram 1G\n"
+			   "device d5 ram 1G\n"
+			   "device d6 ram 1G\n"
+			   "device d7 ram 1G\n"
+			   "device d8 ram 1G\n"
 			   "volume v1 linear d0\n"
 			   "volume v2 concat d2 d3\n"
-			   "volume v3 stripe 64K d2 d3 d4\n"
-			   "volume v4 mirror d3 d4\n"
+			   "volume v3 stripe 64K d4 d5 d6\n"
+			   "volume v4 mirror d7 d8\n"
 			   "allow host-a v1 rw\n"
 			   "allow host-a v2 ro\n";
 
@@ -46,7 +50,7 @@ int main(void)
 	WF_CHECK_EQ(wf_config_parse(&cfg, good, strlen(good), err, sizeof(err)), 0);
 	WF_CHECK_EQ(cfg.nlisten, 2);
 	WF_CHECK_EQ(cfg.listen[0].port, 4420);
-	WF_CHECK_EQ(cfg.ndevices, 5);
+	WF_CHECK_EQ(cfg.ndevices, 9);
 	WF_CHECK_EQ(cfg.devices[0].size, 64u << 20);
 	WF_CHECK_EQ(cfg.devices[1].kind, WF_CFG_DEV_FILE);
 	WF_CHECK_EQ(cfg.devices[1].block_size, 4096);
@@ -81,6 +85,8 @@ int main(void)
 	refused(BASE "volume v1 stripe 1000 d0\n", "line 3: stripe chunk '1000'");
 	refused(BASE "volume v1 concat d0 d0\n", "line 3: device 'd0' used twice");
 	refused(BASE "volume v1 linear\n", "line 3: 'volume' takes 3 to");
+	refused(BASE "volume v1 linear d0\nvolume v2 linear d0\n",
+		"line 4: device 'd0' is already in volume 'v1'");
 	refused("listen udp 127.0.0.1 1\n", "line 1: transport 'udp'");
 	refused("listen tcp 127.0.0.1 70000\n", "line 1: port '70000'");
 	refused("queue_depth 0\n", "line 1: queue_depth '0'");
