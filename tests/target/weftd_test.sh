@@ -54,7 +54,17 @@ cmp -n 100000 "$dir/in" "$dir/out" || fail "read back differs from what was writ
 "${w[@]}" perf v1 --time 1 --qd 4 --json | grep -q '"errors":0' || fail "perf"
 if "${w[@]}" --host nobody list 2>/dev/null; then fail "an unknown host was let in"; fi
 
+# SIGTERM while a host is busy: weftd drains, lets it go, and still exits 0.
+before=$(grep -c 'host weft-cli connected' "$dir/log")
+"${w[@]}" perf v1 --time 30 --qd 16 --pattern randwrite >"$dir/perf" 2>&1 &
+perf=$!
+while [ "$(grep -c 'host weft-cli connected' "$dir/log")" = "$before" ]; do
+	kill -0 "$perf" 2>/dev/null || fail "perf ended early: $(cat "$dir/perf")"
+	sleep 0.1
+done
 kill -TERM "$pid"
+wait "$perf" || true # its I/O ends ABORTED or with the connection
+grep -q 'host weft-cli disconnected' "$dir/log" || fail "the busy host was not let go"
 rc=0
 wait "$pid" || rc=$?
 pid=
