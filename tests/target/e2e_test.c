@@ -424,6 +424,52 @@ static void case_hosts(struct env *e)
 	pthread_barrier_destroy(&all);
 }
 
+#define QP_THREADS 4
+
+struct qp_job {
+	struct wf_host *h;
+	pthread_barrier_t *all;
+	int idx;
+};
+
+/* One queue pair per thread on one shared host handle. */
+static void *qp_thread(void *arg)
+{
+	struct qp_job *j = arg;
+	struct host h = {.h = j->h};
+	struct wf_vol *v;
+
+	WF_CHECK_EQ(wf_qp_open(j->h, &h.qp), 0);
+	v = vol_open(&h, "main");
+	pthread_barrier_wait(j->all);
+	for (int round = 0; round < 16; round++)
+		write_read(&h, v, 60000 + (uint64_t)j->idx * 4096 + (uint64_t)round * 128, 128,
+			   (uint64_t)j->idx << 16 | (uint64_t)round);
+	pthread_barrier_wait(j->all);
+	wf_vol_close(v);
+	wf_qp_close(h.qp);
+	return NULL;
+}
+
+static void case_threads(struct env *e)
+{
+	struct host a;
+	pthread_t t[QP_THREADS];
+	struct qp_job jobs[QP_THREADS];
+	pthread_barrier_t all;
+
+	host_open(e, "host-a", 16, &a);
+	WF_CHECK_EQ(pthread_barrier_init(&all, NULL, QP_THREADS), 0);
+	for (int i = 0; i < QP_THREADS; i++) {
+		jobs[i] = (struct qp_job){a.h, &all, i};
+		WF_CHECK_EQ(pthread_create(&t[i], NULL, qp_thread, &jobs[i]), 0);
+	}
+	for (int i = 0; i < QP_THREADS; i++)
+		WF_CHECK_EQ(pthread_join(t[i], NULL), 0);
+	pthread_barrier_destroy(&all);
+	host_close(&a);
+}
+
 /* ---- raw capsules through the transport API, for what libweft never sends ---- */
 
 struct raw {
@@ -678,8 +724,9 @@ struct test_case {
 };
 
 static const struct test_case cases[] = {
-    {"opcodes", case_opcodes}, {"sizes", case_sizes}, {"span", case_span},   {"qd", case_qd},
-    {"hosts", case_hosts},     {"bad", case_bad},     {"drain", case_drain},
+    {"opcodes", case_opcodes}, {"sizes", case_sizes}, {"span", case_span},
+    {"qd", case_qd},	       {"hosts", case_hosts}, {"bad", case_bad},
+    {"threads", case_threads}, {"drain", case_drain},
 };
 
 int main(int argc, char **argv)
