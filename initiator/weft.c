@@ -18,8 +18,6 @@
 
 #include <weft/weft.h>
 
-struct perf;
-
 #define CHUNK_BLOCKS 64
 #define HIST_US	     65536 /* latency histogram: 1 us buckets, the last one open */
 #define VERIFY_MAGIC 0x77656674u

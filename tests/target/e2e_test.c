@@ -372,7 +372,6 @@ static void case_qd(struct env *e)
 		host_open(e, "host-a", depths[i], &a);
 		v = vol_open(&a, "main");
 		run_qd(&a, v, depths[i], 100 + i);
-		/* Beyond the depth the queue says so instead of overrunning the target. */
 		wf_vol_close(v);
 		host_close(&a);
 	}
