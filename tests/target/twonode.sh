@@ -34,9 +34,10 @@ CONF
 fi
 
 w=("$weft" --transport rdma --addr "$WEFT_PEER_ADDR" --port 4420 --host node1)
-# The target boots in its own guest: wait for it to answer.
+# The target boots in its own guest: wait for it to answer. "auto" (the
+# default) must find rxe0 and choose verbs: weftd listens on nothing else.
 for i in $(seq 150); do
-	if "${w[@]}" list >"$dir/list" 2>"$dir/err"; then break; fi
+	if "$weft" --addr "$WEFT_PEER_ADDR" --port 4420 --host node1 list >"$dir/list" 2>"$dir/err"; then break; fi
 	[ "$i" = 150 ] && { cat "$dir/err"; exit 1; }
 	sleep 0.2
 done
