@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libweft: the host side of weft. A host handle names a target and a
+ * transport; each thread opens its own queue pair on it (one connection,
+ * polled only by that thread, so the I/O path takes no lock). Volumes are
+ * identified once and then answered from the cached identify (seed 004).
+ *
+ * I/O is asynchronous: wf_qp_submit() with a callback, wf_qp_poll() to reap.
+ * wf_qp_io() is the synchronous form, built on the same calls. Every error is
+ * a negative errno; a target's wire status maps to one (wf_status_errno()).
+ */
+#ifndef WEFT_WEFT_H
+#define WEFT_WEFT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct wf_host;
+struct wf_qp;
+struct wf_vol;
+
+struct wf_host_opts {
+	const char *addr;      /* target address */
+	uint16_t port;	       /* target port; 4420 by default */
+	const char *transport; /* "auto" (verbs if an RDMA device opens, else tcp), "rdma", "tcp" */
+	const char *host_id;   /* identity the target's allow lines name */
+	uint16_t queue_depth;  /* commands a queue pair keeps outstanding, 1 to 1024 */
+	int timeout_ms;	       /* connect and admin commands */
+};
+
+/* A cached IDENTIFY. */
+struct wf_vol_info {
+	uint32_t id;
+	uint32_t block_size;
+	uint64_t nblocks;
+	uint32_t max_transfer_blocks;
+	bool read_only;
+	char name[32];
+};
+
+enum wf_io_op {
+	WF_IO_READ = 0,
+	WF_IO_WRITE,
+	WF_IO_FLUSH, /* lba and nblocks ignored */
+	WF_IO_WRITE_ZEROES,
+	WF_IO_DISCARD,
+};
+
+#define WF_IO_FUA 0x1 /* wf_qp_submit() flag: write through before completing */
+
+/* An I/O finished: @status is 0 or a negative errno. Runs inside wf_qp_poll(). */
+typedef void (*wf_io_cb)(void *arg, int status);
+
+/* Fill @o with defaults: tcp-or-rdma "auto", port 4420, queue depth 128, 10 s timeout. */
+void wf_host_opts_default(struct wf_host_opts *o);
+
+/* Open the transport for @o; connects nothing yet. */
+int wf_host_open(const struct wf_host_opts *o, struct wf_host **out);
+
+/* Close @h once all its queue pairs are closed. */
+void wf_host_close(struct wf_host *h);
+
+/* The transport kind in use ("verbs" or "tcp"), after "auto" chose. */
+const char *wf_host_transport(const struct wf_host *h);
+
+/* Connect one queue pair for the calling thread and send CONNECT; blocks up to the timeout. */
+int wf_qp_open(struct wf_host *h, struct wf_qp **out);
+
+/* Disconnect @qp; outstanding I/O completes with -ECONNRESET first. */
+void wf_qp_close(struct wf_qp *qp);
+
+/* The queue depth the target granted. */
+uint32_t wf_qp_depth(const struct wf_qp *qp);
+
+/* Commands submitted and not yet completed. */
+uint32_t wf_qp_outstanding(const struct wf_qp *qp);
+
+/* Ids of the volumes this host may use: up to @max into @ids, the total in *@count. */
+int wf_qp_list_volumes(struct wf_qp *qp, uint32_t *ids, uint32_t max, uint32_t *count);
+
+/* Send a KEEP_ALIVE and wait for its completion. */
+int wf_qp_keep_alive(struct wf_qp *qp);
+
+/* IDENTIFY volume @id once; later questions about it need no round trip. */
+int wf_vol_open(struct wf_qp *qp, uint32_t id, struct wf_vol **out);
+
+/* Find a volume by name among those listed for this host, then wf_vol_open() it. */
+int wf_vol_open_name(struct wf_qp *qp, const char *name, struct wf_vol **out);
+
+/* Forget @v. */
+void wf_vol_close(struct wf_vol *v);
+
+/* The cached identify of @v. */
+const struct wf_vol_info *wf_vol_info(const struct wf_vol *v);
+
+/* Block size of @v in bytes, from the cache. */
+uint32_t wf_vol_block_size(const struct wf_vol *v);
+
+/* Capacity of @v in blocks, from the cache. */
+uint64_t wf_vol_nblocks(const struct wf_vol *v);
+
+/*
+ * Queue one command; @buf holds nblocks x block size bytes for READ and
+ * WRITE. -EAGAIN when the queue is full (poll, then retry); @cb runs later,
+ * from wf_qp_poll(), never from inside this call.
+ */
+int wf_qp_submit(struct wf_qp *qp, struct wf_vol *v, enum wf_io_op op, uint64_t lba,
+		 uint32_t nblocks, void *buf, unsigned flags, wf_io_cb cb, void *arg);
+
+/* Reap completions, sleeping up to @timeout_ms (-1: until one) when none is ready. */
+int wf_qp_poll(struct wf_qp *qp, int timeout_ms);
+
+/*
+ * Synchronous I/O (seed 001): @timeout_s < 0 waits forever, 0 only tests
+ * once, > 0 waits that many seconds. On -ETIMEDOUT the queue pair is taken
+ * down, because the target could still write into @buf.
+ */
+int wf_qp_io(struct wf_qp *qp, struct wf_vol *v, enum wf_io_op op, uint64_t lba, uint32_t nblocks,
+	     void *buf, int timeout_s);
+
+/* @len bytes of memory registered once on @qp, for zero-copy I/O; NULL on failure. */
+void *wf_dma_alloc(struct wf_qp *qp, size_t len);
+
+/* Free memory from wf_dma_alloc(); no I/O may still use it. */
+void wf_dma_free(struct wf_qp *qp, void *p);
+
+/* Forget any registration of [@buf, +@len) before the caller frees that memory. */
+void wf_qp_buf_release(struct wf_qp *qp, void *buf, size_t len);
+
+/* The negative errno a wire status (enum wf_status in <weft/wire.h>) stands for. */
+int wf_status_errno(unsigned status);
+
+#endif /* WEFT_WEFT_H */

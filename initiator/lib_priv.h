@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: MIT */
+/* libweft's insides: the host, a queue pair's command slots, volumes. */
+#ifndef WF_INITIATOR_LIB_PRIV_H
+#define WF_INITIATOR_LIB_PRIV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <weft/weft.h>
+#include <weft/wire.h>
+
+#include "transport/mr_cache.h"
+#include "transport/transport.h"
+
+#define WF_ADMIN_BUF 4096
+
+struct wf_host {
+	struct wf_host_opts opts;
+	char addr[64];
+	char host_id[WF_HOST_NAME_MAX];
+	struct wf_transport *transport;
+	struct wf_log log;
+};
+
+/* One command in flight; its index is the command id. */
+struct wf_slot {
+	struct wf_qp *qp;
+	struct wf_slot *next_free;
+	wf_io_cb cb;
+	void *arg;
+	struct wf_mr *cached; /* from the registration cache, put back at completion */
+	bool busy;
+	bool sent, answered; /* both needed before the slot is reused */
+	int status;
+	struct wf_xfer x;
+	uint8_t *capsule;
+};
+
+struct wf_dma {
+	struct wf_dma *next;
+	struct wf_mr *mr;
+};
+
+struct wf_qp {
+	struct wf_host *host;
+	struct wf_poll_group *pg;
+	struct wf_ep *ep;
+	struct wf_mr_cache *cache;
+	struct wf_dma *dma;
+	bool up, down;
+	int fail_status;
+	uint32_t depth, outstanding, max_inline;
+	struct wf_slot *slots;
+	struct wf_slot *free;
+	uint8_t *capsules;
+	uint8_t *admin_buf; /* registered scratch for IDENTIFY and LIST_VOLUMES answers */
+	struct wf_mr *admin_mr;
+};
+
+struct wf_vol {
+	struct wf_qp *qp;
+	struct wf_vol_info info;
+};
+
+/* Queue a command already encoded in @c (cid is filled here); data via @mr or inline. */
+int wf_qp_send_cmd(struct wf_qp *qp, struct wf_cmd *c, const void *inline_data,
+		   struct wf_mr *cached, wf_io_cb cb, void *arg);
+
+/* A synchronous caller's wait: set by wf_lib_wait_done() from the I/O callback. */
+struct wf_lib_wait {
+	bool done;
+	int status;
+};
+
+/* The wf_io_cb of a struct wf_lib_wait. */
+void wf_lib_wait_done(void *arg, int status);
+
+/* Monotonic milliseconds, for the deadlines of synchronous calls. */
+uint64_t wf_lib_now_ms(void);
+
+/* Run an admin command to completion within the host's timeout. */
+int wf_qp_admin(struct wf_qp *qp, struct wf_cmd *c, const void *inline_data);
+
+#endif /* WF_INITIATOR_LIB_PRIV_H */

@@ -1,0 +1,566 @@
+// SPDX-License-Identifier: MIT
+/*
+ * weft: the host's command line, a thin user of libweft.
+ *   weft [options] list
+ *   weft [options] read VOLUME [--lba N] [--blocks N] [--file F]   (stdout by default)
+ *   weft [options] write VOLUME [--lba N] [--file F]               (stdin by default)
+ *   weft [options] verify VOLUME [--blocks N] [--gen G] [--qd N]
+ *   weft [options] perf VOLUME [--qd N] [--size BYTES] [--pattern P] [--time S] [--json]
+ * Options: --addr A --port P --transport auto|rdma|tcp --host ID.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <weft/weft.h>
+
+#define CHUNK_BLOCKS 64
+#define HIST_US	     65536 /* latency histogram: 1 us buckets, the last one open */
+#define VERIFY_MAGIC 0x77656674u
+
+struct cli {
+	struct wf_host_opts o;
+	uint64_t lba, blocks, gen, size;
+	uint32_t qd;
+	int seconds;
+	const char *file, *pattern;
+	int json;
+	struct wf_host *h;
+	struct wf_qp *qp;
+	struct wf_vol *v;
+	uint8_t *want; /* one block, what verify expects */
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int fail(const char *what, int rc)
+{
+	fprintf(stderr, "weft: %s: %s\n", what, strerror(-rc));
+	return 1;
+}
+
+static int cli_connect(struct cli *c, const char *volume)
+{
+	int rc = wf_host_open(&c->o, &c->h);
+
+	if (rc)
+		return fail("transport", rc);
+	rc = wf_qp_open(c->h, &c->qp);
+	if (rc)
+		return fail("connect", rc);
+	if (volume) {
+		rc = wf_vol_open_name(c->qp, volume, &c->v);
+		if (rc)
+			return fail(volume, rc);
+	}
+	return 0;
+}
+
+static void cli_close(struct cli *c)
+{
+	wf_vol_close(c->v);
+	wf_qp_close(c->qp);
+	wf_host_close(c->h);
+}
+
+static int cmd_list(struct cli *c)
+{
+	uint32_t ids[256], n;
+	int rc = wf_qp_list_volumes(c->qp, ids, 256, &n);
+
+	if (rc)
+		return fail("list", rc);
+	printf("%-4s %-32s %10s %14s %s\n", "id", "name", "block", "blocks", "access");
+	for (uint32_t i = 0; i < n && i < 256; i++) {
+		struct wf_vol *v;
+		const struct wf_vol_info *vi;
+
+		rc = wf_vol_open(c->qp, ids[i], &v);
+		if (rc)
+			return fail("identify", rc);
+		vi = wf_vol_info(v);
+		printf("%-4u %-32s %10u %14lu %s\n", vi->id, vi->name, vi->block_size,
+		       (unsigned long)vi->nblocks, vi->read_only ? "ro" : "rw");
+		wf_vol_close(v);
+	}
+	return 0;
+}
+
+static int cmd_read(struct cli *c)
+{
+	uint32_t bs = wf_vol_block_size(c->v);
+	uint64_t left = c->blocks ? c->blocks : wf_vol_nblocks(c->v) - c->lba, lba = c->lba;
+	char *buf = wf_dma_alloc(c->qp, (size_t)CHUNK_BLOCKS * bs);
+	FILE *f = c->file ? fopen(c->file, "wb") : stdout;
+	int rc = 0;
+
+	if (!buf || !f)
+		return fail("read", -ENOMEM);
+	while (left && !rc) {
+		uint32_t n = left < CHUNK_BLOCKS ? (uint32_t)left : CHUNK_BLOCKS;
+
+		rc = wf_qp_io(c->qp, c->v, WF_IO_READ, lba, n, buf, 30);
+		if (!rc && fwrite(buf, bs, n, f) != n)
+			rc = -EIO;
+		lba += n;
+		left -= n;
+	}
+	if (f != stdout)
+		fclose(f);
+	else
+		fflush(stdout);
+	return rc ? fail("read", rc) : 0;
+}
+
+static int cmd_write(struct cli *c)
+{
+	uint32_t bs = wf_vol_block_size(c->v);
+	size_t chunk = (size_t)CHUNK_BLOCKS * bs, got;
+	char *buf = wf_dma_alloc(c->qp, chunk);
+	FILE *f = c->file ? fopen(c->file, "rb") : stdin;
+	uint64_t lba = c->lba, total = 0;
+	int rc = 0;
+
+	if (!buf || !f)
+		return fail("write", f ? -ENOMEM : -errno);
+	while (!rc && (got = fread(buf, 1, chunk, f)) > 0) {
+		uint32_t n = (uint32_t)((got + bs - 1) / bs);
+
+		memset(buf + got, 0, (size_t)n * bs - got); /* the last block is padded */
+		rc = wf_qp_io(c->qp, c->v, WF_IO_WRITE, lba, n, buf, 30);
+		lba += n;
+		total += got;
+	}
+	if (f != stdin)
+		fclose(f);
+	if (rc)
+		return fail("write", rc);
+	fprintf(stderr, "weft: wrote %lu bytes at block %lu\n", (unsigned long)total,
+		(unsigned long)c->lba);
+	return 0;
+}
+
+/* A verify block: LBA and generation up front, a pattern derived from them after. */
+static void verify_fill(uint8_t *b, uint32_t bs, uint64_t lba, uint64_t gen)
+{
+	uint64_t *w = (uint64_t *)b;
+
+	w[0] = lba;
+	w[1] = gen;
+	w[2] = VERIFY_MAGIC;
+	for (uint32_t i = 3; i < bs / 8; i++)
+		w[i] = (lba << 20 ^ gen << 8 ^ i) * 0x9e3779b97f4a7c15ull;
+}
+
+struct vslot {
+	struct cli *c;
+	uint8_t *buf;
+	uint64_t lba;
+	uint32_t n;
+	int busy, status;
+};
+
+static void vslot_done(void *arg, int status)
+{
+	struct vslot *s = arg;
+
+	s->busy = 0;
+	s->status = status;
+}
+
+/* Run one pass (write or read) of @total blocks from c->lba with c->qd commands in flight. */
+static int verify_pass(struct cli *c, struct vslot *slots, int reading, uint64_t total,
+		       uint64_t *bad)
+{
+	uint32_t bs = wf_vol_block_size(c->v);
+	uint64_t next = 0;
+	int rc, active;
+
+	do {
+		active = 0;
+		for (uint32_t i = 0; i < c->qd; i++) {
+			struct vslot *s = &slots[i];
+
+			if (s->busy) {
+				active = 1;
+				continue;
+			}
+			if (s->status)
+				return s->status;
+			if (reading && s->n) {
+				for (uint32_t k = 0; k < s->n; k++) {
+					verify_fill(c->want, bs, s->lba + k, c->gen);
+					if (memcmp(c->want, s->buf + (size_t)k * bs, bs))
+						(*bad)++;
+				}
+			}
+			s->n = 0;
+			if (next == total)
+				continue;
+			s->lba = c->lba + next;
+			s->n =
+			    total - next < CHUNK_BLOCKS ? (uint32_t)(total - next) : CHUNK_BLOCKS;
+			for (uint32_t k = 0; !reading && k < s->n; k++)
+				verify_fill(s->buf + (size_t)k * bs, bs, s->lba + k, c->gen);
+			if (reading)
+				memset(s->buf, 0, (size_t)s->n * bs);
+			rc = wf_qp_submit(c->qp, c->v, reading ? WF_IO_READ : WF_IO_WRITE, s->lba,
+					  s->n, s->buf, 0, vslot_done, s);
+			if (rc)
+				return rc;
+			s->busy = 1;
+			active = 1;
+			next += s->n;
+		}
+		if (active && (rc = wf_qp_poll(c->qp, 100)) < 0)
+			return rc;
+	} while (active);
+	return 0;
+}
+
+static int cmd_verify(struct cli *c)
+{
+	uint32_t bs = wf_vol_block_size(c->v);
+	uint64_t total = c->blocks ? c->blocks : wf_vol_nblocks(c->v) - c->lba, bad = 0;
+	struct vslot *slots = calloc(c->qd, sizeof(*slots));
+	uint64_t t0 = now_ns(), t1, t2;
+	int rc;
+
+	if (c->lba + total > wf_vol_nblocks(c->v))
+		return fail("verify", -ERANGE);
+	for (uint32_t i = 0; slots && i < c->qd; i++) {
+		slots[i].buf = wf_dma_alloc(c->qp, (size_t)CHUNK_BLOCKS * bs);
+		if (!slots[i].buf)
+			return fail("verify", -ENOMEM);
+	}
+	c->want = malloc(bs);
+	if (!slots || !c->want)
+		return fail("verify", -ENOMEM);
+	rc = verify_pass(c, slots, 0, total, &bad);
+	t1 = now_ns();
+	if (!rc)
+		rc = verify_pass(c, slots, 1, total, &bad);
+	t2 = now_ns();
+	free(slots);
+	free(c->want);
+	if (rc)
+		return fail("verify", rc);
+	printf("verify: %lu blocks of %u bytes at block %lu, generation %lu: wrote in %.3f s, read "
+	       "back in %.3f s, %lu bad\n",
+	       (unsigned long)total, bs, (unsigned long)c->lba, (unsigned long)c->gen,
+	       (double)(t1 - t0) / 1e9, (double)(t2 - t1) / 1e9, (unsigned long)bad);
+	return bad ? 1 : 0;
+}
+
+struct pslot {
+	struct perf *p;
+	uint8_t *buf;
+	uint64_t start_ns;
+	int busy;
+};
+
+struct perf {
+	struct cli *c;
+	uint32_t nb;   /* blocks per I/O */
+	uint64_t span; /* I/O-sized positions on the volume */
+	uint64_t seq;  /* next sequential position */
+	uint64_t rng;  /* xorshift state */
+	int read_pct;  /* 0, 50 or 100 */
+	int random;
+	uint64_t ios, errors;
+	uint64_t *hist; /* HIST_US + 1 buckets of 1 us */
+};
+
+static uint64_t perf_rand(struct perf *p)
+{
+	p->rng ^= p->rng << 13;
+	p->rng ^= p->rng >> 7;
+	p->rng ^= p->rng << 17;
+	return p->rng;
+}
+
+static void pslot_done(void *arg, int status)
+{
+	struct pslot *s = arg;
+	struct perf *p = s->p;
+	uint64_t us = (now_ns() - s->start_ns) / 1000;
+
+	s->busy = 0;
+	p->hist[us < HIST_US ? us : HIST_US]++;
+	if (status)
+		p->errors++;
+	else
+		p->ios++;
+}
+
+static int perf_submit(struct perf *p, struct pslot *s)
+{
+	struct cli *c = p->c;
+	uint64_t pos = p->random ? perf_rand(p) % p->span : p->seq++ % p->span;
+	int reading = p->read_pct == 100 || (p->read_pct && (perf_rand(p) & 1));
+	int rc;
+
+	s->start_ns = now_ns();
+	rc = wf_qp_submit(c->qp, c->v, reading ? WF_IO_READ : WF_IO_WRITE, c->lba + pos * p->nb,
+			  p->nb, s->buf, 0, pslot_done, s);
+	if (!rc)
+		s->busy = 1;
+	return rc;
+}
+
+static double perf_pct(const struct perf *p, double q)
+{
+	uint64_t total = p->ios + p->errors, seen = 0;
+
+	for (uint32_t i = 0; i <= HIST_US; i++) {
+		seen += p->hist[i];
+		if (total && (double)seen >= q * (double)total)
+			return i;
+	}
+	return HIST_US;
+}
+
+static int perf_pattern(struct perf *p, const char *pat)
+{
+	static const struct {
+		const char *name;
+		int random, read_pct;
+	} pats[] = {{"read", 0, 100},	 {"write", 0, 0},   {"randread", 1, 100},
+		    {"randwrite", 1, 0}, {"randrw", 1, 50}, {"rw", 0, 50}};
+
+	for (size_t i = 0; i < sizeof(pats) / sizeof(pats[0]); i++) {
+		if (!strcmp(pat, pats[i].name)) {
+			p->random = pats[i].random;
+			p->read_pct = pats[i].read_pct;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static void perf_report(const struct perf *p, double secs)
+{
+	const struct cli *c = p->c;
+	double iops = (double)p->ios / secs;
+	double mibs = iops * (double)c->size / (1024.0 * 1024.0);
+
+	if (c->json) {
+		printf("{\"transport\":\"%s\",\"pattern\":\"%s\",\"qd\":%u,\"io_size\":%lu,"
+		       "\"seconds\":%.3f,\"ios\":%lu,\"errors\":%lu,\"iops\":%.0f,\"mib_s\":%.2f,"
+		       "\"lat_us\":{\"p50\":%.0f,\"p90\":%.0f,\"p99\":%.0f,\"p999\":%.0f}}\n",
+		       wf_host_transport(c->h), c->pattern, c->qd, (unsigned long)c->size, secs,
+		       (unsigned long)p->ios, (unsigned long)p->errors, iops, mibs,
+		       perf_pct(p, 0.5), perf_pct(p, 0.9), perf_pct(p, 0.99), perf_pct(p, 0.999));
+		return;
+	}
+	printf("perf: %s %s qd %u size %lu over %s: %lu I/O in %.2f s, %.0f IOPS, %.2f MiB/s, "
+	       "%lu errors\n",
+	       c->pattern, c->v ? wf_vol_info(c->v)->name : "?", c->qd, (unsigned long)c->size,
+	       wf_host_transport(c->h), (unsigned long)p->ios, secs, iops, mibs,
+	       (unsigned long)p->errors);
+	printf("perf: latency us p50 %.0f p90 %.0f p99 %.0f p99.9 %.0f\n", perf_pct(p, 0.5),
+	       perf_pct(p, 0.9), perf_pct(p, 0.99), perf_pct(p, 0.999));
+}
+
+static int cmd_perf(struct cli *c)
+{
+	uint32_t bs = wf_vol_block_size(c->v);
+	struct perf p = {.c = c, .rng = 0x2545f4914f6cdd1dull};
+	struct pslot *slots = calloc(c->qd, sizeof(*slots));
+	uint64_t t0, end;
+	int rc = 0, active;
+
+	if (!slots || perf_pattern(&p, c->pattern) || !c->size || c->size % bs ||
+	    c->size / bs > wf_vol_info(c->v)->max_transfer_blocks)
+		return fail("perf: pattern or size", -EINVAL);
+	p.nb = (uint32_t)(c->size / bs);
+	p.span = (wf_vol_nblocks(c->v) - c->lba) / p.nb;
+	p.hist = calloc(HIST_US + 1, sizeof(*p.hist));
+	if (!p.span || !p.hist)
+		return fail("perf", -EINVAL);
+	for (uint32_t i = 0; i < c->qd; i++) {
+		slots[i] = (struct pslot){.p = &p, .buf = wf_dma_alloc(c->qp, c->size)};
+		if (!slots[i].buf)
+			return fail("perf", -ENOMEM);
+	}
+	t0 = now_ns();
+	end = t0 + (uint64_t)c->seconds * 1000000000ull;
+	do {
+		int going = now_ns() < end;
+
+		active = 0;
+		for (uint32_t i = 0; i < c->qd && !rc; i++) {
+			if (!slots[i].busy && going)
+				rc = perf_submit(&p, &slots[i]);
+			active |= slots[i].busy;
+		}
+		if (rc)
+			break;
+		/*
+		 * Every slot is busy: sleep in the poll (the transport spins briefly
+		 * first). A pure spin would starve soft-RoCE, whose work runs in this
+		 * CPU's softirq, and measure the scheduler instead of weft.
+		 */
+		if (active)
+			rc = wf_qp_poll(c->qp, 1) < 0 ? -EIO : 0;
+	} while (active && !rc);
+	if (rc)
+		return fail("perf", rc);
+	perf_report(&p, (double)(now_ns() - t0) / 1e9);
+	free(p.hist);
+	free(slots);
+	return p.errors ? 1 : 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: weft [--addr A] [--port P] [--transport auto|rdma|tcp] [--host ID]\n"
+		   "            list | read VOL | write VOL | verify VOL | perf VOL\n"
+		   "  read/write: [--lba N] [--blocks N] [--file F]   (stdout/stdin by default)\n"
+		   "  verify:     [--lba N] [--blocks N] [--gen G] [--qd N]\n"
+		   "  perf:       [--qd N] [--size BYTES] [--pattern read|write|randread|randwrite|"
+		   "randrw|rw]\n"
+		   "              [--time S] [--json]\n");
+}
+
+static int parse_num(const char *s, uint64_t *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoull(s, &end, 0);
+	if (errno || end == s)
+		return -EINVAL;
+	if (*end == 'K' || *end == 'k')
+		*out <<= 10, end++;
+	else if (*end == 'M' || *end == 'm')
+		*out <<= 20, end++;
+	return *end ? -EINVAL : 0;
+}
+
+static int parse_args(struct cli *c, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"addr", required_argument, NULL, 'a'},
+	    {"port", required_argument, NULL, 'p'},
+	    {"transport", required_argument, NULL, 't'},
+	    {"host", required_argument, NULL, 'H'},
+	    {"lba", required_argument, NULL, 'l'},
+	    {"blocks", required_argument, NULL, 'b'},
+	    {"file", required_argument, NULL, 'f'},
+	    {"gen", required_argument, NULL, 'g'},
+	    {"qd", required_argument, NULL, 'q'},
+	    {"size", required_argument, NULL, 's'},
+	    {"pattern", required_argument, NULL, 'P'},
+	    {"time", required_argument, NULL, 'T'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
+	};
+	uint64_t v;
+	int o;
+
+	while ((o = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (o == 'a' || o == 't' || o == 'H' || o == 'f' || o == 'P' || o == 'j' ||
+		    o == 'h')
+			v = 0;
+		else if (o == '?' || parse_num(optarg, &v))
+			return -EINVAL;
+		switch (o) {
+		case 'a':
+			c->o.addr = optarg;
+			break;
+		case 'p':
+			c->o.port = (uint16_t)v;
+			break;
+		case 't':
+			c->o.transport = optarg;
+			break;
+		case 'H':
+			c->o.host_id = optarg;
+			break;
+		case 'l':
+			c->lba = v;
+			break;
+		case 'b':
+			c->blocks = v;
+			break;
+		case 'f':
+			c->file = optarg;
+			break;
+		case 'g':
+			c->gen = v;
+			break;
+		case 'q':
+			c->qd = (uint32_t)v;
+			break;
+		case 's':
+			c->size = v;
+			break;
+		case 'P':
+			c->pattern = optarg;
+			break;
+		case 'T':
+			c->seconds = (int)v;
+			break;
+		case 'j':
+			c->json = 1;
+			break;
+		default:
+			return -EINVAL;
+		}
+	}
+	if (!c->qd || c->qd > 1024)
+		return -EINVAL;
+	if (c->o.queue_depth < c->qd)
+		c->o.queue_depth = (uint16_t)c->qd;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli c = {.qd = 16, .size = 4096, .seconds = 3, .pattern = "randread", .gen = 1};
+	const char *cmd, *vol;
+	int rc;
+
+	wf_host_opts_default(&c.o);
+	c.o.host_id = "weft-cli";
+	c.o.queue_depth = 16;
+	if (parse_args(&c, argc, argv) || optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	cmd = argv[optind];
+	vol = optind + 1 < argc ? argv[optind + 1] : NULL;
+	if (strcmp(cmd, "list") && (!vol || optind + 2 != argc)) {
+		usage(stderr);
+		return 2;
+	}
+	rc = cli_connect(&c, strcmp(cmd, "list") ? vol : NULL);
+	if (!rc) {
+		if (!strcmp(cmd, "list"))
+			rc = cmd_list(&c);
+		else if (!strcmp(cmd, "read"))
+			rc = cmd_read(&c);
+		else if (!strcmp(cmd, "write"))
+			rc = cmd_write(&c);
+		else if (!strcmp(cmd, "verify"))
+			rc = cmd_verify(&c);
+		else if (!strcmp(cmd, "perf"))
+			rc = cmd_perf(&c);
+		else
+			rc = 2, usage(stderr);
+	}
+	cli_close(&c);
+	return rc;
+}

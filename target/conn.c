@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The connection manager: admits a host at the transport's connect request
+ * if the config allows it anywhere, and tracks the connection until its last
+ * request is done, since bdev requests may outlive the endpoint.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "target/target_priv.h"
+
+static void conn_event(struct wf_ep *ep, enum wf_ep_event ev, int status);
+
+static const struct wf_ep_handlers conn_handlers = {
+    .recv = wf_req_recv,
+    .event = conn_event,
+};
+
+static bool host_known(const struct wf_config *cfg, const char *host)
+{
+	for (uint32_t i = 0; i < cfg->nallows; i++)
+		if (!strcmp(cfg->allows[i].host, host))
+			return true;
+	return false;
+}
+
+int wf_conn_request(struct wf_listener *l, const struct wf_conn_params *params,
+		    const struct wf_ep_handlers **handlers, void **ctx)
+{
+	struct wf_tgt_pg *tpg = wf_listener_ctx(l);
+	struct wf_target *t = tpg->target;
+	struct wf_tgt_conn *conn;
+
+	if (t->stopping)
+		return WF_REJECT_BUSY;
+	if (!host_known(t->cfg, params->host_id)) {
+		wf_log_warn(t->log, "refused host '%.39s': not in any allow line", params->host_id);
+		return WF_REJECT_HOST;
+	}
+	if (params->queue_depth == 0 || params->queue_depth > t->cfg->queue_depth)
+		return WF_REJECT_QUEUE_DEPTH;
+	if (t->nconns >= t->cfg->max_connections)
+		return WF_REJECT_BUSY;
+	conn = calloc(1, sizeof(*conn));
+	if (!conn)
+		return WF_REJECT_BUSY;
+	conn->access = calloc(t->nvolumes + 1, sizeof(*conn->access));
+	if (!conn->access) {
+		free(conn);
+		return WF_REJECT_BUSY;
+	}
+	conn->tpg = tpg;
+	conn->queue_depth = params->queue_depth;
+	conn->inflight = 1; /* the endpoint's own reference, dropped at its final event */
+	snprintf(conn->host, sizeof(conn->host), "%s", params->host_id);
+	t->nconns++;
+	*handlers = &conn_handlers;
+	*ctx = conn;
+	return 0;
+}
+
+static void conn_unlist(struct wf_tgt_conn *conn)
+{
+	struct wf_target *t = conn->tpg->target;
+
+	for (struct wf_tgt_conn **p = &t->conns; *p; p = &(*p)->next) {
+		if (*p == conn) {
+			*p = conn->next;
+			break;
+		}
+	}
+	conn->listed = false;
+}
+
+void wf_conn_put(struct wf_tgt_conn *conn)
+{
+	if (--conn->inflight)
+		return;
+	conn->tpg->target->nconns--;
+	free(conn->access);
+	free(conn);
+}
+
+static void conn_event(struct wf_ep *ep, enum wf_ep_event ev, int status)
+{
+	struct wf_tgt_conn *conn = wf_ep_ctx(ep);
+	struct wf_target *t = conn->tpg->target;
+
+	switch (ev) {
+	case WF_EP_CONNECTED:
+		conn->ep = ep;
+		conn->next = t->conns;
+		t->conns = conn;
+		conn->listed = true;
+		return;
+	case WF_EP_CONNECT_FAILED:
+	case WF_EP_DISCONNECTED:
+		if (conn->connected)
+			wf_log_info(t->log, "host %s disconnected (%d)", conn->host, status);
+		if (conn->listed)
+			conn_unlist(conn);
+		conn->ep = NULL; /* freed once we return; requests still out see this */
+		wf_conn_put(conn);
+		return;
+	}
+}
+
+void wf_conn_disconnect_all(struct wf_target *t)
+{
+	for (struct wf_tgt_conn *c = t->conns; c; c = c->next)
+		if (c->ep)
+			wf_ep_disconnect(c->ep);
+}

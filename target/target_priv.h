@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The target's insides, shared by its files: the per-volume descriptor that
+ * connections point at, the per-poll-group pools, connections and requests.
+ * Everything here belongs to the poll-group thread; nothing takes a lock.
+ */
+#ifndef WF_TARGET_PRIV_H
+#define WF_TARGET_PRIV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <weft/wire.h>
+
+#include "core/bdev.h"
+#include "core/pool.h"
+#include "target/config.h"
+#include "transport/transport.h"
+
+struct wf_target;
+struct wf_tgt_conn;
+struct wf_tgt_req;
+
+/*
+ * An exported volume's descriptor (seed 000): the bdev is its ops table and
+ * context; connections hold pointers to these and call through them.
+ */
+struct wf_tgt_volume {
+	struct wf_bdev *bdev;
+	uint32_t id; /* wire volume id, 1-based */
+	uint32_t block_size;
+	uint64_t nblocks;
+	uint32_t max_blocks;
+	const char *name;
+};
+
+/* What one connection may do with one volume; vol NULL: nothing. */
+struct wf_tgt_access {
+	const struct wf_tgt_volume *vol;
+	bool rw;
+};
+
+#define WF_TGT_SMALL_BUF 4096 /* the small class: most I/O, and every admin answer */
+
+/* Data buffers of one size: a stack of free ones, a FIFO of requests waiting. */
+struct wf_tgt_bufs {
+	char *base;
+	uint32_t size;
+	uint32_t *free; /* indexes */
+	uint32_t nfree;
+	struct wf_tgt_req *wait_head, *wait_tail;
+};
+
+enum { WF_TGT_BUF_SMALL = 0, WF_TGT_BUF_LARGE, WF_TGT_BUF_CLASSES };
+
+/* One poll group: its transport, its request pool and its registered data buffers. */
+struct wf_tgt_pg {
+	struct wf_target *target;
+	struct wf_transport *transport;
+	struct wf_poll_group *pg;
+	struct wf_pool reqs;
+	char *bufmem; /* both classes, registered once, local access only */
+	struct wf_mr *mr;
+	struct wf_tgt_bufs bufs[WF_TGT_BUF_CLASSES];
+};
+
+struct wf_tgt_conn {
+	struct wf_tgt_pg *tpg;
+	struct wf_ep *ep; /* NULL once disconnected */
+	struct wf_tgt_conn *next;
+	char host[WF_HOST_NAME_MAX];
+	bool connected; /* CONNECT capsule accepted */
+	bool listed;	/* on the target's connection list */
+	uint16_t sq_head;
+	uint16_t queue_depth;
+	uint32_t inflight;	      /* requests not yet freed */
+	struct wf_tgt_access *access; /* indexed by volume id; [0] unused */
+};
+
+enum wf_req_state {
+	WF_REQ_FREE = 0,
+	WF_REQ_NEW,	  /* capsule received, not yet decoded */
+	WF_REQ_WAIT_BUF,  /* needs a data buffer, none free */
+	WF_REQ_START,	  /* checked, buffer held: run the opcode */
+	WF_REQ_NEED_DATA, /* RDMA READ of the host's buffer in flight */
+	WF_REQ_EXECUTING, /* bdev request in flight */
+	WF_REQ_DATA_OUT,  /* RDMA WRITE the result to the host */
+	WF_REQ_COMPLETING /* SEND of the completion in flight */
+};
+
+struct wf_tgt_req {
+	void *pool_link_; /* wf_pool's while free */
+	enum wf_req_state state;
+	struct wf_tgt_conn *conn;
+	const struct wf_tgt_op *op;
+	const struct wf_tgt_volume *vol;
+	struct wf_rx *rx; /* held only while in-capsule data is still needed */
+	struct wf_cmd cmd;
+	uint16_t status;
+	uint64_t result;
+	bool fua_flushed;
+	bool io_active; /* counted in the target's drain count */
+	void *buf;
+	uint32_t buf_idx;
+	uint8_t buf_cls;
+	uint32_t len; /* bytes of buf in use */
+	struct wf_tgt_req *wait_next;
+	struct wf_bdev_io io;
+	struct wf_xfer data_x, cpl_x;
+	uint8_t cpl[WF_CPL_SIZE];
+};
+
+/*
+ * What one opcode needs: its session and volume checks (after the codec's),
+ * whether it needs a data buffer, and how it starts once it has one.
+ */
+struct wf_tgt_op {
+	enum wf_status (*check)(struct wf_tgt_req *req);
+	bool needs_buf;
+	void (*start)(struct wf_tgt_req *req);
+};
+
+struct wf_target {
+	const struct wf_config *cfg;
+	struct wf_log *log;
+	struct wf_bdev *devices[WF_CFG_DEVICES];
+	struct wf_tgt_volume volumes[WF_CFG_VOLUMES];
+	uint32_t nvolumes;
+	struct wf_tgt_pg pgs[WF_CFG_LISTENS]; /* one per transport kind */
+	uint32_t npgs;
+	struct wf_listener *listeners[WF_CFG_LISTENS];
+	struct wf_tgt_conn *conns;
+	uint32_t nconns; /* accepted or being accepted */
+	uint32_t active_io;
+	bool stopping;
+};
+
+/* Accept or refuse a transport connection (listener handler). */
+int wf_conn_request(struct wf_listener *l, const struct wf_conn_params *params,
+		    const struct wf_ep_handlers **handlers, void **ctx);
+
+/* A request finished with @conn; free @conn if it is gone and idle. */
+void wf_conn_put(struct wf_tgt_conn *conn);
+
+/* Disconnect every host; their requests finish on their own. */
+void wf_conn_disconnect_all(struct wf_target *t);
+
+/* Capsule receive handler: one request per capsule, advanced as far as it goes. */
+void wf_req_recv(struct wf_ep *ep, struct wf_rx *rx);
+
+/* Run @req's state machine until it has to wait. */
+void wf_req_advance(struct wf_tgt_req *req);
+
+/* Finish @req with @status: the completion goes back to the host. */
+void wf_req_complete(struct wf_tgt_req *req, enum wf_status status);
+
+/* Send req->len bytes of req->buf to the host's buffer, then the completion. */
+void wf_req_data_out(struct wf_tgt_req *req);
+
+/* Checks shared by every command that names a volume. */
+enum wf_status wf_req_check_volume(struct wf_tgt_req *req);
+
+/* Ops of the admin commands, indexed like the opcode table in request.c. */
+extern const struct wf_tgt_op wf_admin_connect_op;
+extern const struct wf_tgt_op wf_admin_keep_alive_op;
+extern const struct wf_tgt_op wf_admin_identify_op;
+extern const struct wf_tgt_op wf_admin_list_op;
+
+#endif /* WF_TARGET_PRIV_H */

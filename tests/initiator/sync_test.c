@@ -1,0 +1,198 @@
+// SPDX-License-Identifier: MIT
+/*
+ * libweft against a peer written on the transport API that answers CONNECT,
+ * IDENTIFY and KEEP_ALIVE but never a READ: the synchronous call's timeout
+ * semantics (seed 001: 0 tests once, > 0 waits seconds) and the cached
+ * identify (seed 004: no round trip after the first) are checked against
+ * what the peer actually received.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <weft/weft.h>
+#include <weft/wire.h>
+
+#include "tests/lib/check.h"
+#include "transport/transport.h"
+
+#define MAX_HELD 64
+
+struct peer {
+	struct wf_transport *t;
+	struct wf_poll_group *pg;
+	struct wf_listener *l;
+	struct wf_mr *mr;
+	uint8_t info[WF_VOLUME_INFO_SIZE];
+	uint8_t cpl[MAX_HELD][WF_CPL_SIZE];
+	struct wf_xfer x[MAX_HELD], data_x;
+	unsigned nx;
+	atomic_int stop;
+	atomic_int identifies, reads, keep_alives;
+};
+
+static void sent(struct wf_xfer *x, int status)
+{
+	(void)x;
+	(void)status;
+}
+
+static void answer(struct peer *p, struct wf_ep *ep, uint16_t cid, uint64_t result)
+{
+	unsigned i = p->nx++ % MAX_HELD;
+	struct wf_cpl c = {.cid = cid, .result = result};
+
+	wf_cpl_encode(&c, p->cpl[i]);
+	p->x[i] = (struct wf_xfer){
+	    .op = WF_XFER_SEND, .buf = p->cpl[i], .len = WF_CPL_SIZE, .done = sent};
+	WF_CHECK_EQ(wf_ep_post(ep, &p->x[i]), 0);
+}
+
+static void peer_recv(struct wf_ep *ep, struct wf_rx *rx)
+{
+	struct peer *p = wf_ep_ctx(ep);
+	struct wf_cmd c;
+
+	WF_CHECK_EQ(wf_cmd_decode(rx->data, rx->len, 4096, &c), WF_SC_SUCCESS);
+	wf_rx_release(rx);
+	switch (c.opcode) {
+	case WF_OP_CONNECT:
+		answer(p, ep, c.cid, 4);
+		break;
+	case WF_OP_KEEP_ALIVE:
+		p->keep_alives++;
+		answer(p, ep, c.cid, 0);
+		break;
+	case WF_OP_IDENTIFY:
+		p->identifies++;
+		p->data_x = (struct wf_xfer){
+		    .op = WF_XFER_WRITE,
+		    .buf = p->info,
+		    .len = WF_VOLUME_INFO_SIZE,
+		    .mr = p->mr,
+		    .remote = {c.data.addr, WF_VOLUME_INFO_SIZE, c.data.key},
+		};
+		WF_CHECK_EQ(wf_ep_post(ep, &p->data_x), 0);
+		answer(p, ep, c.cid, 0);
+		break;
+	default:
+		p->reads++; /* held forever: the host must give up on its own */
+		break;
+	}
+}
+
+static void peer_event(struct wf_ep *ep, enum wf_ep_event ev, int status)
+{
+	(void)ep;
+	(void)ev;
+	(void)status;
+}
+
+static const struct wf_ep_handlers peer_handlers = {peer_recv, peer_event};
+
+static int peer_request(struct wf_listener *l, const struct wf_conn_params *params,
+			const struct wf_ep_handlers **h, void **ctx)
+{
+	(void)params;
+	*h = &peer_handlers;
+	*ctx = wf_listener_ctx(l);
+	return 0;
+}
+
+static const struct wf_listen_handlers peer_listen = {peer_request};
+
+static void *peer_main(void *arg)
+{
+	struct peer *p = arg;
+
+	while (!p->stop)
+		WF_CHECK(wf_poll_group_poll(p->pg, 10) >= 0);
+	return NULL;
+}
+
+static void open_qp(struct wf_host *h, struct wf_qp **qp, struct wf_vol **v)
+{
+	WF_CHECK_EQ(wf_qp_open(h, qp), 0);
+	WF_CHECK_EQ(wf_qp_depth(*qp), 4);
+	WF_CHECK_EQ(wf_vol_open(*qp, 1, v), 0);
+}
+
+int main(void)
+{
+	struct wf_transport_opts o;
+	struct wf_volume_info vi = {.volume = 1,
+				    .block_size = 4096,
+				    .nblocks = 1000,
+				    .max_transfer_blocks = 16,
+				    .name = "held"};
+	struct wf_host_opts ho;
+	struct peer *p = calloc(1, sizeof(*p));
+	struct wf_host *h;
+	struct wf_qp *qp;
+	struct wf_vol *v;
+	pthread_t thr;
+	char *buf = aligned_alloc(4096, 4096);
+
+	WF_CHECK(p && buf);
+	wf_transport_opts_default(&o);
+	WF_CHECK_EQ(wf_transport_create(wf_transport_ops_find("tcp"), &o, &p->t), 0);
+	WF_CHECK_EQ(wf_poll_group_create(p->t, &p->pg), 0);
+	WF_CHECK_EQ(wf_listen(p->pg, "127.0.0.1", 0, &peer_listen, p, &p->l), 0);
+	WF_CHECK_EQ(wf_mr_reg(p->t, p->info, sizeof(p->info), WF_ACCESS_LOCAL, &p->mr), 0);
+	wf_volume_info_encode(&vi, p->info);
+	wf_host_opts_default(&ho);
+	ho.transport = "tcp";
+	ho.port = wf_listener_port(p->l);
+	ho.queue_depth = 4;
+	WF_CHECK_EQ(pthread_create(&thr, NULL, peer_main, p), 0);
+	WF_CHECK_EQ(wf_host_open(&ho, &h), 0);
+	WF_CHECK(!strcmp(wf_host_transport(h), "tcp"));
+
+	/* Identify once; the answers after it come from the cache. */
+	open_qp(h, &qp, &v);
+	for (int i = 0; i < 1000; i++) {
+		WF_CHECK_EQ(wf_vol_block_size(v), 4096);
+		WF_CHECK_EQ(wf_vol_nblocks(v), 1000);
+	}
+	WF_CHECK(!strcmp(wf_vol_info(v)->name, "held"));
+	WF_CHECK_EQ(wf_qp_keep_alive(qp), 0);
+	WF_CHECK_EQ(p->identifies, 1);
+	WF_CHECK_EQ(p->keep_alives, 1);
+
+	/* 0 tests once: the read is not done, so the queue pair goes down. */
+	WF_CHECK_EQ(wf_qp_io(qp, v, WF_IO_READ, 0, 1, buf, 0), -ETIMEDOUT);
+	WF_CHECK_EQ(wf_qp_outstanding(qp), 0);
+	WF_CHECK(wf_qp_io(qp, v, WF_IO_READ, 0, 1, buf, 0) < 0);
+	WF_CHECK(wf_qp_keep_alive(qp) < 0);
+	wf_vol_close(v);
+	wf_qp_close(qp);
+
+	/* > 0 waits that many seconds, then gives up the same way. */
+	open_qp(h, &qp, &v);
+	WF_CHECK_EQ(wf_qp_io(qp, v, WF_IO_READ, 0, 1, buf, 1), -ETIMEDOUT);
+	WF_CHECK(p->reads >= 1 && p->reads <= 2); /* the 0-second one may not have left */
+	WF_CHECK_EQ(p->identifies, 2);
+	wf_vol_close(v);
+	wf_qp_close(qp);
+
+	/* Asynchronous: a full queue says -EAGAIN instead of overrunning the peer. */
+	open_qp(h, &qp, &v);
+	for (int i = 0; i < 4; i++)
+		WF_CHECK_EQ(wf_qp_submit(qp, v, WF_IO_READ, 0, 1, buf, 0, NULL, NULL), 0);
+	WF_CHECK_EQ(wf_qp_submit(qp, v, WF_IO_READ, 0, 1, buf, 0, NULL, NULL), -EAGAIN);
+	WF_CHECK_EQ(wf_qp_outstanding(qp), 4);
+	wf_vol_close(v);
+	wf_qp_close(qp); /* fails the four held reads */
+
+	wf_host_close(h);
+	p->stop = 1;
+	WF_CHECK_EQ(pthread_join(thr, NULL), 0);
+	wf_mr_dereg(p->mr);
+	wf_poll_group_destroy(p->pg);
+	wf_transport_destroy(p->t);
+	free(buf);
+	free(p);
+	return 0;
+}

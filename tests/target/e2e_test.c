@@ -1,0 +1,759 @@
+// SPDX-License-Identifier: MIT
+/*
+ * End to end: the real target (target/target.h, the library weftd runs) on
+ * its own thread, and hosts that use libweft, over tcp on loopback or over
+ * verbs in the rxe guest (--transport rdma, address from WEFT_RXE_ADDR).
+ * Every wait is bounded by libweft's own timeouts; nothing is timed.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <weft/weft.h>
+#include <weft/wire.h>
+
+#include "core/log.h"
+#include "target/config.h"
+#include "target/target.h"
+#include "tests/lib/check.h"
+#include "transport/transport.h"
+
+#define MIB	  (1u << 20)
+#define NHOSTS	  16
+#define HOST_BLKS 256 /* blocks of "main" each of the 16 hosts owns */
+
+static const char config_tail[] = "max_transfer 1M\n"
+				  "data_buffers 16\n"
+				  "small_buffers 32\n" /* fewer than qd 128: requests wait */
+				  "device r0 ram 64M\n"
+				  "device c0 ram 8M\n"
+				  "device c1 ram 8M\n"
+				  "device s0 ram 8M\n"
+				  "device s1 ram 8M\n"
+				  "device s2 ram 8M\n"
+				  "device m0 ram 8M\n"
+				  "device m1 ram 8M\n"
+				  "device k0 ram 16M 4096\n"
+				  "device p0 ram 4M\n"
+				  "device o0 ram 4M\n"
+				  "device n0 null 1G\n"
+				  "volume main linear r0\n"
+				  "volume cat concat c0 c1\n"
+				  "volume str stripe 64K s0 s1 s2\n"
+				  "volume mir mirror m0 m1\n"
+				  "volume big linear k0\n"
+				  "volume priv linear p0\n"
+				  "volume ro linear o0\n"
+				  "volume nul linear n0\n"
+				  "allow host-a main rw\n"
+				  "allow host-a cat rw\n"
+				  "allow host-a str rw\n"
+				  "allow host-a mir rw\n"
+				  "allow host-a big rw\n"
+				  "allow host-a ro ro\n"
+				  "allow host-a nul rw\n"
+				  "allow host-b main rw\n"
+				  "allow host-b priv rw\n";
+
+struct env {
+	const char *transport; /* "tcp" or "rdma" */
+	const char *addr;
+	struct wf_log log;
+	struct wf_config cfg;
+	struct wf_target *target;
+	pthread_t thread;
+	int stop_fd;
+	int run_rc;
+	uint16_t port;
+	char file[64];
+};
+
+static void *target_main(void *arg)
+{
+	struct env *e = arg;
+
+	e->run_rc = wf_target_run(e->target, e->stop_fd);
+	return NULL;
+}
+
+static void env_start(struct env *e)
+{
+	char text[4096], err[WF_CFG_ERR_MAX];
+	int fd, n = snprintf(text, sizeof(text), "listen %s %s 0\n", e->transport, e->addr);
+
+	n += snprintf(text + n, sizeof(text) - (size_t)n, "%s", config_tail);
+	/* A file device (io_uring), created by the target at the size given. */
+	snprintf(e->file, sizeof(e->file), "/tmp/weft-e2e-XXXXXX");
+	fd = mkstemp(e->file);
+	WF_CHECK(fd >= 0);
+	close(fd);
+	n += snprintf(text + n, sizeof(text) - (size_t)n,
+		      "device f0 file %s 8M\nvolume fil linear f0\nallow host-a fil rw\n"
+		      "device b64k ram 8M 64K\nvolume v64k linear b64k\nallow host-a v64k rw\n"
+		      "device b1m ram 8M 1M\nvolume v1m linear b1m\nallow host-a v1m rw\n",
+		      e->file);
+	for (int h = 0; h < NHOSTS; h++)
+		n += snprintf(text + n, sizeof(text) - (size_t)n, "allow h%02d main rw\n", h);
+	wf_log_init(&e->log, "target", WF_LOG_WARN, STDERR_FILENO);
+	wf_config_init(&e->cfg);
+	if (wf_config_parse(&e->cfg, text, (size_t)n, err, sizeof(err))) {
+		fprintf(stderr, "config: %s\n", err);
+		exit(1);
+	}
+	WF_CHECK_EQ(wf_target_create(&e->cfg, &e->log, &e->target), 0);
+	e->port = wf_target_port(e->target, 0);
+	WF_CHECK(e->port != 0);
+	e->stop_fd = eventfd(0, EFD_CLOEXEC);
+	WF_CHECK(e->stop_fd >= 0);
+	WF_CHECK_EQ(pthread_create(&e->thread, NULL, target_main, e), 0);
+}
+
+static void env_stop(struct env *e)
+{
+	uint64_t one = 1;
+
+	WF_CHECK_EQ(write(e->stop_fd, &one, sizeof(one)), sizeof(one));
+	WF_CHECK_EQ(pthread_join(e->thread, NULL), 0);
+	WF_CHECK_EQ(e->run_rc, 0);
+	wf_target_destroy(e->target);
+	close(e->stop_fd);
+	unlink(e->file);
+}
+
+/* A connected host: its handle and one queue pair. */
+struct host {
+	struct wf_host *h;
+	struct wf_qp *qp;
+};
+
+static int host_try(struct env *e, const char *id, uint16_t qd, struct host *out)
+{
+	struct wf_host_opts o;
+	int rc;
+
+	wf_host_opts_default(&o);
+	o.addr = e->addr;
+	o.port = e->port;
+	o.transport = e->transport;
+	o.host_id = id;
+	o.queue_depth = qd;
+	rc = wf_host_open(&o, &out->h);
+	if (rc)
+		return rc;
+	rc = wf_qp_open(out->h, &out->qp);
+	if (rc) {
+		wf_host_close(out->h);
+		out->h = NULL;
+	}
+	return rc;
+}
+
+static void host_open(struct env *e, const char *id, uint16_t qd, struct host *out)
+{
+	WF_CHECK_EQ(host_try(e, id, qd, out), 0);
+}
+
+static void host_close(struct host *h)
+{
+	wf_qp_close(h->qp);
+	wf_host_close(h->h);
+}
+
+static struct wf_vol *vol_open(struct host *h, const char *name)
+{
+	struct wf_vol *v = NULL;
+
+	WF_CHECK_EQ(wf_vol_open_name(h->qp, name, &v), 0);
+	WF_CHECK_STR_CONTAINS(wf_vol_info(v)->name, name);
+	return v;
+}
+
+/* Every 8 bytes: the byte offset in the volume, mixed with a generation. */
+static void stamp(void *buf, size_t len, uint64_t off, uint64_t gen)
+{
+	uint64_t *p = buf;
+
+	for (size_t i = 0; i < len / 8; i++)
+		p[i] = (off + i * 8) * 0x9e3779b97f4a7c15ull ^ gen;
+}
+
+static void check_stamp(const void *buf, size_t len, uint64_t off, uint64_t gen)
+{
+	const uint64_t *p = buf;
+
+	for (size_t i = 0; i < len / 8; i++)
+		if (p[i] != ((off + i * 8) * 0x9e3779b97f4a7c15ull ^ gen)) {
+			fprintf(stderr, "mismatch at byte %lu (gen %lu): %016lx\n",
+				(unsigned long)(off + i * 8), (unsigned long)gen,
+				(unsigned long)p[i]);
+			exit(1);
+		}
+}
+
+static void write_read(struct host *h, struct wf_vol *v, uint64_t lba, uint32_t n, uint64_t gen)
+{
+	uint32_t bs = wf_vol_block_size(v);
+	size_t len = (size_t)n * bs;
+	char *w = aligned_alloc(4096, (len + 4095) & ~(size_t)4095);
+	char *r = aligned_alloc(4096, (len + 4095) & ~(size_t)4095);
+
+	WF_CHECK(w && r);
+	stamp(w, len, lba * bs, gen);
+	memset(r, 0, len);
+	WF_CHECK_EQ(wf_qp_io(h->qp, v, WF_IO_WRITE, lba, n, w, 10), 0);
+	WF_CHECK_EQ(wf_qp_io(h->qp, v, WF_IO_READ, lba, n, r, 10), 0);
+	check_stamp(r, len, lba * bs, gen);
+	wf_qp_buf_release(h->qp, w, len);
+	wf_qp_buf_release(h->qp, r, len);
+	free(w);
+	free(r);
+}
+
+struct qd_io {
+	int done, status;
+};
+
+static void qd_cb(void *arg, int status)
+{
+	struct qd_io *io = arg;
+
+	io->done = 1;
+	io->status = status;
+}
+
+static void case_opcodes(struct env *e)
+{
+	struct qd_io fua = {0};
+	struct host a;
+	struct wf_vol *v, *mv;
+	uint32_t ids[16], n = 0;
+	char *buf;
+
+	host_open(e, "host-a", 32, &a);
+	WF_CHECK_EQ(wf_qp_keep_alive(a.qp), 0);
+	WF_CHECK_EQ(wf_qp_list_volumes(a.qp, ids, 16, &n), 0);
+	WF_CHECK_EQ(n, 10); /* host-a may use ten of the eleven volumes */
+	v = vol_open(&a, "main");
+	WF_CHECK_EQ(wf_vol_block_size(v), 512);
+	WF_CHECK_EQ(wf_vol_nblocks(v), (64u * MIB) / 512);
+	WF_CHECK_EQ(wf_vol_info(v)->max_transfer_blocks, MIB / 512);
+	WF_CHECK(!wf_vol_info(v)->read_only);
+	write_read(&a, v, 10, 1, 1);   /* in the capsule */
+	write_read(&a, v, 100, 64, 2); /* RDMA READ by the target */
+	buf = wf_dma_alloc(a.qp, 64 * 512);
+	WF_CHECK(buf != NULL);
+	/* FUA write, then WRITE_ZEROES and DISCARD and FLUSH. */
+	stamp(buf, 64 * 512, 200 * 512, 3);
+	WF_CHECK_EQ(wf_qp_submit(a.qp, v, WF_IO_WRITE, 200, 64, buf, WF_IO_FUA, qd_cb, &fua), 0);
+	while (wf_qp_outstanding(a.qp))
+		WF_CHECK(wf_qp_poll(a.qp, 100) >= 0);
+	WF_CHECK(fua.done && fua.status == 0);
+	WF_CHECK_EQ(wf_qp_io(a.qp, v, WF_IO_WRITE_ZEROES, 216, 16, NULL, 10), 0);
+	memset(buf, 0xee, 64 * 512);
+	WF_CHECK_EQ(wf_qp_io(a.qp, v, WF_IO_READ, 200, 64, buf, 10), 0);
+	check_stamp(buf, 16 * 512, 200 * 512, 3);
+	for (size_t i = 16 * 512; i < 32 * 512; i++)
+		WF_CHECK_EQ(buf[i], 0);
+	check_stamp(buf + 32 * 512, 32 * 512, 232 * 512, 3);
+	WF_CHECK_EQ(wf_qp_io(a.qp, v, WF_IO_DISCARD, 300, 8, NULL, 10), 0);
+	WF_CHECK_EQ(wf_qp_io(a.qp, v, WF_IO_FLUSH, 0, 0, NULL, 10), 0);
+	wf_dma_free(a.qp, buf);
+	wf_vol_close(v);
+	/* A read-only grant says so in the identify and refuses writes. */
+	v = vol_open(&a, "ro");
+	WF_CHECK(wf_vol_info(v)->read_only);
+	mv = vol_open(&a, "main");
+	write_read(&a, mv, 0, 2, 4);
+	wf_vol_close(mv);
+	{
+		char b[512] = {0};
+
+		WF_CHECK_EQ(wf_qp_io(a.qp, v, WF_IO_WRITE, 0, 1, b, 10), -EROFS);
+		WF_CHECK_EQ(wf_qp_io(a.qp, v, WF_IO_READ, 0, 1, b, 10), 0);
+	}
+	wf_vol_close(v);
+	host_close(&a);
+}
+
+static void case_sizes(struct env *e)
+{
+	struct host a;
+	struct wf_vol *v, *big;
+
+	host_open(e, "host-a", 8, &a);
+	v = vol_open(&a, "main");
+	for (uint32_t bytes = 512; bytes <= MIB; bytes *= 2)
+		write_read(&a, v, bytes / 512, bytes / 512, bytes);
+	wf_vol_close(v);
+	/* Volumes whose blocks are 4 KiB, 64 KiB and 1 MiB. */
+	for (int i = 0; i < 3; i++) {
+		static const char *const names[] = {"big", "v64k", "v1m"};
+		static const uint32_t bss[] = {4096, 64u << 10, MIB};
+
+		big = vol_open(&a, names[i]);
+		WF_CHECK_EQ(wf_vol_block_size(big), bss[i]);
+		WF_CHECK_EQ(wf_vol_info(big)->max_transfer_blocks, MIB / bss[i]);
+		for (uint32_t bytes = bss[i]; bytes <= MIB; bytes *= 2)
+			write_read(&a, big, 3, bytes / bss[i], bytes + 7);
+		wf_vol_close(big);
+	}
+	host_close(&a);
+}
+
+static void case_span(struct env *e)
+{
+	static const char *const names[] = {"cat", "str", "mir", "fil"};
+	struct host a;
+
+	host_open(e, "host-a", 8, &a);
+	for (int i = 0; i < 4; i++) {
+		struct wf_vol *v = vol_open(&a, names[i]);
+		uint64_t nb = wf_vol_nblocks(v);
+
+		/* Across the concat seam, several stripe chunks, both mirror legs. */
+		uint32_t n = (uint32_t)(MIB / wf_vol_block_size(v));
+
+		write_read(&a, v, nb / 2 - n / 4, n / 2, 10 + i);
+		write_read(&a, v, 0, n, 20 + i);
+		write_read(&a, v, nb - n, n, 30 + i);
+		wf_vol_close(v);
+	}
+	host_close(&a);
+}
+
+/* @qd commands in flight at once, then all read back and checked. */
+static void run_qd(struct host *a, struct wf_vol *v, uint32_t qd, uint64_t gen)
+{
+	const uint32_t nb = 8, bytes = nb * 512;
+	char *mem = wf_dma_alloc(a->qp, (size_t)qd * bytes);
+	struct qd_io *ios = calloc(qd, sizeof(*ios));
+
+	WF_CHECK(mem && ios);
+	for (int pass = 0; pass < 2; pass++) {
+		enum wf_io_op op = pass ? WF_IO_READ : WF_IO_WRITE;
+
+		for (uint32_t i = 0; i < qd; i++) {
+			char *b = mem + (size_t)i * bytes;
+			uint64_t lba = (uint64_t)i * 37 * nb;
+
+			if (pass)
+				memset(b, 0, bytes);
+			else
+				stamp(b, bytes, lba * 512, gen);
+			ios[i] = (struct qd_io){0};
+			WF_CHECK_EQ(wf_qp_submit(a->qp, v, op, lba, nb, b, 0, qd_cb, &ios[i]), 0);
+		}
+		WF_CHECK_EQ(wf_qp_outstanding(a->qp), qd);
+		while (wf_qp_outstanding(a->qp))
+			WF_CHECK(wf_qp_poll(a->qp, 100) >= 0);
+		for (uint32_t i = 0; i < qd; i++)
+			WF_CHECK(ios[i].done && ios[i].status == 0);
+	}
+	for (uint32_t i = 0; i < qd; i++)
+		check_stamp(mem + (size_t)i * bytes, bytes, (uint64_t)i * 37 * nb * 512, gen);
+	wf_dma_free(a->qp, mem);
+	free(ios);
+}
+
+static void case_qd(struct env *e)
+{
+	static const uint16_t depths[] = {1, 2, 8, 32, 128};
+
+	for (size_t i = 0; i < sizeof(depths) / sizeof(depths[0]); i++) {
+		struct host a;
+		struct wf_vol *v;
+
+		host_open(e, "host-a", depths[i], &a);
+		v = vol_open(&a, "main");
+		run_qd(&a, v, depths[i], 100 + i);
+		wf_vol_close(v);
+		host_close(&a);
+	}
+}
+
+struct host_job {
+	struct env *e;
+	pthread_barrier_t *all; /* every host connected before any I/O, and until all are done */
+	int idx;
+	int rc;
+};
+
+static void *host_thread(void *arg)
+{
+	struct host_job *j = arg;
+	char id[16];
+	struct host h;
+	struct wf_vol *v;
+
+	snprintf(id, sizeof(id), "h%02d", j->idx);
+	host_open(j->e, id, 16, &h);
+	v = vol_open(&h, "main");
+	pthread_barrier_wait(j->all);
+	for (int round = 0; round < 8; round++)
+		write_read(&h, v, (uint64_t)j->idx * HOST_BLKS + (uint64_t)round * 32, 32,
+			   (uint64_t)j->idx << 8 | (uint64_t)round);
+	pthread_barrier_wait(j->all);
+	wf_vol_close(v);
+	host_close(&h);
+	j->rc = 0;
+	return NULL;
+}
+
+static void case_hosts(struct env *e)
+{
+	pthread_t t[NHOSTS];
+	struct host_job jobs[NHOSTS];
+	pthread_barrier_t all;
+
+	WF_CHECK_EQ(pthread_barrier_init(&all, NULL, NHOSTS), 0);
+	for (int i = 0; i < NHOSTS; i++) {
+		jobs[i] = (struct host_job){e, &all, i, -1};
+		WF_CHECK_EQ(pthread_create(&t[i], NULL, host_thread, &jobs[i]), 0);
+	}
+	for (int i = 0; i < NHOSTS; i++) {
+		WF_CHECK_EQ(pthread_join(t[i], NULL), 0);
+		WF_CHECK_EQ(jobs[i].rc, 0);
+	}
+	pthread_barrier_destroy(&all);
+}
+
+#define QP_THREADS 4
+
+struct qp_job {
+	struct wf_host *h;
+	pthread_barrier_t *all;
+	int idx;
+};
+
+/* One queue pair per thread on one shared host handle. */
+static void *qp_thread(void *arg)
+{
+	struct qp_job *j = arg;
+	struct host h = {.h = j->h};
+	struct wf_vol *v;
+
+	WF_CHECK_EQ(wf_qp_open(j->h, &h.qp), 0);
+	v = vol_open(&h, "main");
+	pthread_barrier_wait(j->all);
+	for (int round = 0; round < 16; round++)
+		write_read(&h, v, 60000 + (uint64_t)j->idx * 4096 + (uint64_t)round * 128, 128,
+			   (uint64_t)j->idx << 16 | (uint64_t)round);
+	pthread_barrier_wait(j->all);
+	wf_vol_close(v);
+	wf_qp_close(h.qp);
+	return NULL;
+}
+
+static void case_threads(struct env *e)
+{
+	struct host a;
+	pthread_t t[QP_THREADS];
+	struct qp_job jobs[QP_THREADS];
+	pthread_barrier_t all;
+
+	host_open(e, "host-a", 16, &a);
+	WF_CHECK_EQ(pthread_barrier_init(&all, NULL, QP_THREADS), 0);
+	for (int i = 0; i < QP_THREADS; i++) {
+		jobs[i] = (struct qp_job){a.h, &all, i};
+		WF_CHECK_EQ(pthread_create(&t[i], NULL, qp_thread, &jobs[i]), 0);
+	}
+	for (int i = 0; i < QP_THREADS; i++)
+		WF_CHECK_EQ(pthread_join(t[i], NULL), 0);
+	pthread_barrier_destroy(&all);
+	host_close(&a);
+}
+
+/* ---- raw capsules through the transport API, for what libweft never sends ---- */
+
+struct raw {
+	struct wf_transport *t;
+	struct wf_poll_group *pg;
+	struct wf_ep *ep;
+	int up, down;
+	uint8_t cpl[WF_CPL_SIZE];
+	int got, sent;
+	struct wf_xfer x;
+	uint8_t capsule[WF_CMD_SIZE + WF_CONNECT_DATA_SIZE];
+};
+
+static void raw_recv(struct wf_ep *ep, struct wf_rx *rx)
+{
+	struct raw *r = wf_ep_ctx(ep);
+
+	WF_CHECK_EQ(rx->len, WF_CPL_SIZE);
+	memcpy(r->cpl, rx->data, WF_CPL_SIZE);
+	r->got++;
+	wf_rx_release(rx);
+}
+
+static void raw_event(struct wf_ep *ep, enum wf_ep_event ev, int status)
+{
+	struct raw *r = wf_ep_ctx(ep);
+
+	(void)status;
+	if (ev == WF_EP_CONNECTED)
+		r->up = 1;
+	else
+		r->down = 1;
+}
+
+static const struct wf_ep_handlers raw_handlers = {raw_recv, raw_event};
+
+static void raw_open(struct env *e, struct raw *r)
+{
+	struct wf_transport_opts o;
+	struct wf_conn_params p = {.version = WF_TRANSPORT_VERSION, .queue_depth = 4};
+
+	memset(r, 0, sizeof(*r));
+	wf_transport_opts_default(&o);
+	WF_CHECK_EQ(
+	    wf_transport_create(
+		wf_transport_ops_find(strcmp(e->transport, "rdma") ? "tcp" : "verbs"), &o, &r->t),
+	    0);
+	WF_CHECK_EQ(wf_poll_group_create(r->t, &r->pg), 0);
+	p.capsule_size = o.capsule_size;
+	snprintf(p.host_id, sizeof(p.host_id), "host-a");
+	WF_CHECK_EQ(wf_connect(r->pg, e->addr, e->port, &p, &raw_handlers, r, 10000, &r->ep), 0);
+	while (!r->up && !r->down)
+		WF_CHECK(wf_poll_group_poll(r->pg, 100) >= 0);
+	WF_CHECK(r->up);
+}
+
+static void raw_sent(struct wf_xfer *x, int status)
+{
+	struct raw *r = x->arg;
+
+	WF_CHECK(status == 0 || r->down || status == -ECONNRESET);
+	r->sent++;
+}
+
+/* Send @len raw bytes; return the completion's status, checking it echoes @cid. */
+static unsigned raw_send(struct raw *r, const void *bytes, uint32_t len, uint16_t cid)
+{
+	struct wf_cpl cpl;
+	int want = r->got + 1, sent = r->sent + 1;
+
+	memcpy(r->capsule, bytes, len);
+	r->x = (struct wf_xfer){
+	    .op = WF_XFER_SEND, .buf = r->capsule, .len = len, .done = raw_sent, .arg = r};
+	WF_CHECK_EQ(wf_ep_post(r->ep, &r->x), 0);
+	while ((r->got < want || r->sent < sent) && !r->down)
+		WF_CHECK(wf_poll_group_poll(r->pg, 100) >= 0);
+	WF_CHECK(!r->down);
+	WF_CHECK_EQ(wf_cpl_decode(r->cpl, WF_CPL_SIZE, &cpl), WF_SC_SUCCESS);
+	WF_CHECK_EQ(cpl.cid, cid);
+	return cpl.status;
+}
+
+static void raw_close(struct raw *r)
+{
+	wf_poll_group_destroy(r->pg);
+	wf_transport_destroy(r->t);
+}
+
+static unsigned raw_cmd(struct raw *r, const struct wf_cmd *c, const void *data)
+{
+	uint8_t b[WF_CMD_SIZE + WF_CONNECT_DATA_SIZE];
+
+	wf_cmd_encode(c, b);
+	if (c->inline_len && data)
+		memcpy(b + WF_CMD_SIZE, data, c->inline_len);
+	return raw_send(r, b, WF_CMD_SIZE + c->inline_len, c->cid);
+}
+
+/* Malformed and out-of-order capsules: each earns its status, the connection lives on. */
+static void raw_checks(struct env *e)
+{
+	struct wf_connect_data d = {.host = "host-a", .queue_depth = 4};
+	struct wf_cmd c = {.opcode = WF_OP_KEEP_ALIVE, .version = WF_WIRE_VERSION, .cid = 7};
+	uint8_t junk[WF_CMD_SIZE] = {0x10, 1, 0x34, 0x12};
+	uint8_t data[WF_CONNECT_DATA_SIZE];
+	struct raw r;
+
+	raw_open(e, &r);
+	WF_CHECK_EQ(raw_send(&r, junk, 10, 0x1234), WF_SC_MALFORMED);
+	WF_CHECK_EQ(raw_cmd(&r, &c, NULL), WF_SC_NOT_CONNECTED);
+	c.opcode = WF_OP_READ;
+	c.volume = 1;
+	c.nblocks = 1;
+	c.data = (struct wf_sgl){4096, 512, 1};
+	WF_CHECK_EQ(raw_cmd(&r, &c, NULL), WF_SC_NOT_CONNECTED);
+	wf_connect_data_encode(&d, data);
+	c = (struct wf_cmd){.opcode = WF_OP_CONNECT,
+			    .version = WF_WIRE_VERSION,
+			    .cid = 1,
+			    .inline_len = WF_CONNECT_DATA_SIZE};
+	WF_CHECK_EQ(raw_cmd(&r, &c, data), WF_SC_SUCCESS);
+	WF_CHECK_EQ(raw_cmd(&r, &c, data), WF_SC_NOT_CONNECTED); /* CONNECT twice */
+	c = (struct wf_cmd){.opcode = 0x77, .version = WF_WIRE_VERSION, .cid = 2};
+	WF_CHECK_EQ(raw_cmd(&r, &c, NULL), WF_SC_INVALID_OPCODE);
+	c = (struct wf_cmd){.opcode = WF_OP_KEEP_ALIVE, .version = 9, .cid = 3};
+	WF_CHECK_EQ(raw_cmd(&r, &c, NULL), WF_SC_BAD_VERSION);
+	c = (struct wf_cmd){.opcode = WF_OP_KEEP_ALIVE, .version = WF_WIRE_VERSION, .cid = 4};
+	c.flags = 0x80;
+	WF_CHECK_EQ(raw_cmd(&r, &c, NULL), WF_SC_INVALID_FIELD);
+	c = (struct wf_cmd){.opcode = WF_OP_READ, .version = WF_WIRE_VERSION, .cid = 5};
+	c.volume = 1;
+	c.nblocks = 1;
+	WF_CHECK_EQ(raw_cmd(&r, &c, NULL), WF_SC_INVALID_DATA); /* a read with no buffer */
+	c.opcode = WF_OP_WRITE;
+	c.inline_len = 8; /* not the 512 bytes one block needs */
+	WF_CHECK_EQ(raw_cmd(&r, &c, junk), WF_SC_INVALID_DATA);
+	c = (struct wf_cmd){.opcode = WF_OP_KEEP_ALIVE, .version = WF_WIRE_VERSION, .cid = 6};
+	WF_CHECK_EQ(raw_cmd(&r, &c, NULL), WF_SC_SUCCESS);
+	raw_close(&r);
+}
+
+/*
+ * A write naming a key the host never registered: the target's RDMA READ
+ * fails the transport's check, which takes that connection down (as a
+ * verbs QP would go to error); only that one.
+ */
+static void raw_bad_key(struct env *e)
+{
+	struct wf_connect_data d = {.host = "host-a", .queue_depth = 4};
+	struct wf_cmd c = {.opcode = WF_OP_CONNECT,
+			   .version = WF_WIRE_VERSION,
+			   .cid = 1,
+			   .inline_len = WF_CONNECT_DATA_SIZE};
+	uint8_t data[WF_CONNECT_DATA_SIZE], b[WF_CMD_SIZE];
+	struct raw r;
+
+	raw_open(e, &r);
+	wf_connect_data_encode(&d, data);
+	WF_CHECK_EQ(raw_cmd(&r, &c, data), WF_SC_SUCCESS);
+	c = (struct wf_cmd){.opcode = WF_OP_WRITE, .version = WF_WIRE_VERSION, .cid = 2};
+	c.volume = 1;
+	c.nblocks = 64;
+	c.data = (struct wf_sgl){0x10000, 64 * 512, 0xdead};
+	wf_cmd_encode(&c, b);
+	memcpy(r.capsule, b, sizeof(b));
+	r.x = (struct wf_xfer){
+	    .op = WF_XFER_SEND, .buf = r.capsule, .len = WF_CMD_SIZE, .done = raw_sent, .arg = &r};
+	WF_CHECK_EQ(wf_ep_post(r.ep, &r.x), 0);
+	while (!r.down)
+		WF_CHECK(wf_poll_group_poll(r.pg, 100) >= 0);
+	raw_close(&r);
+}
+
+static void case_bad(struct env *e)
+{
+	struct host a, b, x;
+	struct wf_vol *v, *bv, *priv;
+	char *buf;
+	uint32_t max;
+
+	host_open(e, "host-a", 8, &a);
+	host_open(e, "host-b", 8, &b);
+	v = vol_open(&a, "main");
+	bv = vol_open(&b, "main");
+	max = wf_vol_info(v)->max_transfer_blocks;
+	buf = wf_dma_alloc(a.qp, (size_t)(max + 1) * 512);
+	WF_CHECK(buf != NULL);
+	/* Unknown volume, and one that exists but is host-b's alone. */
+	WF_CHECK_EQ(wf_vol_open(a.qp, 99, &priv), -ENOENT);
+	WF_CHECK_EQ(wf_vol_open_name(a.qp, "priv", &priv), -ENOENT);
+	WF_CHECK_EQ(wf_vol_open(a.qp, 6, &priv), -EACCES);
+	priv = vol_open(&b, "priv");
+	write_read(&b, priv, 0, 4, 55);
+	/* host-a aims host-b's volume handle at its own queue: the target refuses. */
+	WF_CHECK_EQ(wf_qp_io(a.qp, priv, WF_IO_READ, 0, 1, buf, 10), -EACCES);
+	/* Out of range: past the end, and straddling it. */
+	WF_CHECK_EQ(wf_qp_io(a.qp, v, WF_IO_READ, wf_vol_nblocks(v), 1, buf, 10), -ERANGE);
+	WF_CHECK_EQ(wf_qp_io(a.qp, v, WF_IO_WRITE, wf_vol_nblocks(v) - 1, 2, buf, 10), -ERANGE);
+	WF_CHECK_EQ(wf_qp_io(a.qp, v, WF_IO_DISCARD, UINT64_MAX - 1, 4, NULL, 10), -ERANGE);
+	/* Oversized transfer. */
+	WF_CHECK_EQ(wf_qp_io(a.qp, v, WF_IO_READ, 0, max + 1, buf, 10), -E2BIG);
+	WF_CHECK_EQ(wf_qp_io(a.qp, v, WF_IO_WRITE, 0, max + 1, buf, 10), -E2BIG);
+	/* A host in no allow line is refused at connect. */
+	WF_CHECK_EQ(host_try(e, "stranger", 8, &x), -ECONNREFUSED);
+	/* Queue depth above the target's. */
+	WF_CHECK(host_try(e, "host-a", 1024, &x) < 0);
+	raw_checks(e);
+	raw_bad_key(e);
+	/* After all that, both hosts still work. */
+	write_read(&a, v, 1000, 16, 77);
+	write_read(&b, bv, 2000, 16, 78);
+	write_read(&b, priv, 8, 4, 79);
+	WF_CHECK_EQ(wf_qp_keep_alive(a.qp), 0);
+	wf_dma_free(a.qp, buf);
+	wf_vol_close(v);
+	wf_vol_close(bv);
+	wf_vol_close(priv);
+	host_close(&a);
+	host_close(&b);
+}
+
+/* Stop with I/O still in flight: it completes, hosts are let go, run() returns 0. */
+static void case_drain(struct env *e)
+{
+	struct host a;
+	struct wf_vol *v;
+	struct qd_io ios[32] = {0};
+	char *mem;
+
+	host_open(e, "host-a", 32, &a);
+	v = vol_open(&a, "main");
+	mem = wf_dma_alloc(a.qp, 32 * 4096);
+	WF_CHECK(mem != NULL);
+	for (int i = 0; i < 32; i++)
+		WF_CHECK_EQ(wf_qp_submit(a.qp, v, WF_IO_WRITE, (uint64_t)i * 8, 8,
+					 mem + (size_t)i * 4096, 0, qd_cb, &ios[i]),
+			    0);
+	env_stop(e);
+	while (wf_qp_outstanding(a.qp))
+		WF_CHECK(wf_qp_poll(a.qp, 100) >= 0);
+	for (int i = 0; i < 32; i++)
+		WF_CHECK(ios[i].done && (ios[i].status == 0 || ios[i].status == -ECANCELED ||
+					 ios[i].status == -ECONNRESET));
+	wf_dma_free(a.qp, mem);
+	wf_vol_close(v);
+	host_close(&a);
+}
+
+struct test_case {
+	const char *name;
+	void (*fn)(struct env *e);
+};
+
+static const struct test_case cases[] = {
+    {"opcodes", case_opcodes}, {"sizes", case_sizes}, {"span", case_span},
+    {"qd", case_qd},	       {"hosts", case_hosts}, {"bad", case_bad},
+    {"threads", case_threads}, {"drain", case_drain},
+};
+
+int main(int argc, char **argv)
+{
+	struct env e = {.transport = "tcp", .addr = "127.0.0.1"};
+	const char *which = "all";
+	int c;
+
+	while ((c = getopt(argc, argv, "t:c:")) != -1) {
+		if (c == 't')
+			e.transport = optarg;
+		else if (c == 'c')
+			which = optarg;
+		else
+			return 2;
+	}
+	if (!strcmp(e.transport, "rdma")) {
+		e.addr = getenv("WEFT_RXE_ADDR");
+		WF_CHECK(e.addr != NULL);
+	}
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (strcmp(which, "all") && strcmp(which, cases[i].name))
+			continue;
+		env_start(&e);
+		cases[i].fn(&e);
+		if (cases[i].fn != case_drain)
+			env_stop(&e);
+		printf("e2e %s %s: ok\n", e.transport, cases[i].name);
+	}
+	return 0;
+}

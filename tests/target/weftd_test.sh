@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# weftd and weft as a user runs them: --check on good and broken configs,
+# then a served RAM volume, weft list/write/read/verify/perf against it, and
+# SIGTERM, after which weftd must exit 0. Usage: weftd_test.sh WEFTD WEFT
+set -euo pipefail
+weftd=$1
+weft=$2
+dir=$(mktemp -d)
+pid=
+cleanup() {
+	[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+fail() {
+	echo "weftd_test: $*" >&2
+	exit 1
+}
+
+cat >"$dir/good.conf" <<CONF
+listen tcp 127.0.0.1 0
+device r0 ram 32M
+device r1 ram 32M
+volume v1 linear r0
+allow weft-cli v1 rw
+CONF
+"$weftd" --check "$dir/good.conf" | grep -q ': ok:' || fail "--check refused a good file"
+
+head -c 40 "$dir/good.conf" >"$dir/cut.conf"
+if "$weftd" --check "$dir/cut.conf" 2>"$dir/err"; then fail "--check accepted a cut file"; fi
+grep -q 'line 2: no newline at the end' "$dir/err" || fail "cut file: $(cat "$dir/err")"
+printf 'listen tcp 127.0.0.1 0\n\x00\x9f garbage\n' >"$dir/garbled.conf"
+if "$weftd" --check "$dir/garbled.conf" 2>"$dir/err"; then fail "--check accepted garbage"; fi
+grep -q 'line 2: byte 0x00' "$dir/err" || fail "garbled file: $(cat "$dir/err")"
+if "$weftd" --check "$dir/missing.conf" 2>/dev/null; then fail "--check accepted a missing file"; fi
+
+# Serve on a port the kernel picks; weftd logs it.
+"$weftd" --config "$dir/good.conf" 2>"$dir/log" &
+pid=$!
+for _ in $(seq 100); do
+	grep -q 'ready' "$dir/log" && break
+	kill -0 "$pid" || fail "weftd died: $(cat "$dir/log")"
+	sleep 0.1
+done
+port=$(sed -n 's/.*listening on tcp 127.0.0.1 port \([0-9]*\).*/\1/p' "$dir/log")
+[ -n "$port" ] || fail "no port in the log"
+w=("$weft" --transport tcp --port "$port")
+"${w[@]}" list | grep -q 'v1' || fail "list does not show v1"
+head -c 100000 /dev/urandom >"$dir/in"
+"${w[@]}" write v1 --lba 7 --file "$dir/in"
+"${w[@]}" read v1 --lba 7 --blocks 196 >"$dir/out"
+cmp -n 100000 "$dir/in" "$dir/out" || fail "read back differs from what was written"
+"${w[@]}" verify v1 --blocks 8192 --qd 8 --gen 5 | grep -q ', 0 bad' || fail "verify"
+"${w[@]}" perf v1 --time 1 --qd 4 --json | grep -q '"errors":0' || fail "perf"
+if "${w[@]}" --host nobody list 2>/dev/null; then fail "an unknown host was let in"; fi
+
+# SIGTERM while a host is busy: weftd drains, lets it go, and still exits 0.
+before=$(grep -c 'host weft-cli connected' "$dir/log")
+"${w[@]}" perf v1 --time 30 --qd 16 --pattern randwrite >"$dir/perf" 2>&1 &
+perf=$!
+while [ "$(grep -c 'host weft-cli connected' "$dir/log")" = "$before" ]; do
+	kill -0 "$perf" 2>/dev/null || fail "perf ended early: $(cat "$dir/perf")"
+	sleep 0.1
+done
+kill -TERM "$pid"
+wait "$perf" || true # its I/O ends ABORTED or with the connection
+grep -q 'host weft-cli disconnected' "$dir/log" || fail "the busy host was not let go"
+rc=0
+wait "$pid" || rc=$?
+pid=
+[ "$rc" = 0 ] || fail "weftd exited $rc after SIGTERM: $(cat "$dir/log")"
+grep -q 'stopped cleanly' "$dir/log" || fail "no clean stop in the log"
+echo "weftd_test: ok"
