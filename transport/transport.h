@@ -201,7 +201,12 @@ void wf_poll_group_destroy(struct wf_poll_group *pg);
  */
 int wf_poll_group_poll(struct wf_poll_group *pg, int timeout_ms);
 
-/* The fd that becomes readable when @pg has work, for callers' own event loops. */
+/*
+ * The fd that becomes readable when @pg has work, for callers' own event
+ * loops. Arming it costs a system call, so a poll with timeout 0 (busy
+ * polling) leaves it unarmed: wait on it only after a poll with a non-zero
+ * timeout returned 0, or simply poll with the timeout you would wait for.
+ */
 int wf_poll_group_fd(struct wf_poll_group *pg);
 
 /* The transport @pg belongs to. */
