@@ -79,6 +79,9 @@ static void qp_event(struct wf_ep *ep, enum wf_ep_event ev, int status)
 	}
 	qp->down = true;
 	qp->fail_status = status ? status : -ECONNRESET;
+	/* A refusal says why; "permission denied" beats "connection refused". */
+	if (ev == WF_EP_CONNECT_FAILED && status == -ECONNREFUSED)
+		qp->fail_status = wf_reject_reason_errno(wf_ep_reject_reason(ep));
 	qp->ep = NULL;
 	/* Sends have all failed by now; commands the target never answered fail here. */
 	for (uint32_t i = 0; i < qp->depth; i++) {

@@ -50,6 +50,25 @@ const char *wf_reject_reason_str(enum wf_reject_reason r)
 	return reject_names[r];
 }
 
+int wf_reject_reason_errno(enum wf_reject_reason r)
+{
+	switch (r) {
+	case WF_REJECT_HOST:
+		return -EACCES;
+	case WF_REJECT_VERSION:
+		return -EPROTONOSUPPORT;
+	case WF_REJECT_QUEUE_DEPTH:
+	case WF_REJECT_CAPSULE_SIZE:
+		return -EINVAL;
+	case WF_REJECT_BUSY:
+		return -EBUSY;
+	case WF_REJECT_MALFORMED:
+		return -EPROTO;
+	default:
+		return -ECONNREFUSED;
+	}
+}
+
 void wf_conn_encode(const struct wf_conn_params *p, struct wf_conn_wire *w)
 {
 	memset(w, 0, sizeof(*w));

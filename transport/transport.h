@@ -260,4 +260,11 @@ void wf_rx_release(struct wf_rx *rx);
 /* Human-readable text for a reject reason. */
 const char *wf_reject_reason_str(enum wf_reject_reason r);
 
+/*
+ * The errno that says what a reject meant, for callers that report errors as
+ * errno: -EACCES for a host not allowed, -EPROTONOSUPPORT for a version,
+ * -EINVAL for bad parameters, -EBUSY, -EPROTO; -ECONNREFUSED for no reason.
+ */
+int wf_reject_reason_errno(enum wf_reject_reason r);
+
 #endif /* WF_TRANSPORT_TRANSPORT_H */

@@ -672,7 +672,8 @@ static void case_bad(struct env *e)
 	WF_CHECK_EQ(wf_qp_io(a.qp, v, WF_IO_READ, 0, max + 1, buf, 10), -E2BIG);
 	WF_CHECK_EQ(wf_qp_io(a.qp, v, WF_IO_WRITE, 0, max + 1, buf, 10), -E2BIG);
 	/* A host in no allow line is refused at connect. */
-	WF_CHECK_EQ(host_try(e, "stranger", 8, &x), -ECONNREFUSED);
+	/* Refused with a reason, and the reason reaches the host's caller. */
+	WF_CHECK_EQ(host_try(e, "stranger", 8, &x), -EACCES);
 	/* Queue depth above the target's. */
 	WF_CHECK(host_try(e, "host-a", 1024, &x) < 0);
 	raw_checks(e);
