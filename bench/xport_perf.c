@@ -153,10 +153,12 @@ static void on_recv(struct wf_ep *ep, struct wf_rx *rx)
 static const struct wf_ep_handlers handlers = {.recv = on_recv, .event = on_event};
 
 static int on_connect_request(struct wf_listener *l, const struct wf_conn_params *params,
-			      const struct wf_ep_handlers **h, void **ctx)
+			      const struct wf_ep_handlers **h, void **ctx,
+			      struct wf_poll_group **pg)
 {
 	struct perf *p = wf_listener_ctx(l);
 
+	(void)pg;
 	(void)params;
 	if (p->connected)
 		return WF_REJECT_BUSY;

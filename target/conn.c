@@ -28,12 +28,13 @@ static bool host_known(const struct wf_config *cfg, const char *host)
 }
 
 int wf_conn_request(struct wf_listener *l, const struct wf_conn_params *params,
-		    const struct wf_ep_handlers **handlers, void **ctx)
+		    const struct wf_ep_handlers **handlers, void **ctx, struct wf_poll_group **pg)
 {
 	struct wf_tgt_pg *tpg = wf_listener_ctx(l);
 	struct wf_target *t = tpg->target;
 	struct wf_tgt_conn *conn;
 
+	(void)pg;
 	if (t->stopping)
 		return WF_REJECT_BUSY;
 	if (!host_known(t->cfg, params->host_id)) {

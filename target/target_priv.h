@@ -137,7 +137,7 @@ struct wf_target {
 
 /* Accept or refuse a transport connection (listener handler). */
 int wf_conn_request(struct wf_listener *l, const struct wf_conn_params *params,
-		    const struct wf_ep_handlers **handlers, void **ctx);
+		    const struct wf_ep_handlers **handlers, void **ctx, struct wf_poll_group **pg);
 
 /* A request finished with @conn; free @conn if it is gone and idle. */
 void wf_conn_put(struct wf_tgt_conn *conn);

@@ -305,7 +305,8 @@ void wf_tcp_connect_done(struct wf_tcp_ep *ep)
 
 /* The listener's verdict on @params: 0 with handlers set, or a reject reason. */
 static enum wf_reject_reason ask_listener(struct wf_tcp_ep *ep, const struct wf_conn_params *params,
-					  const struct wf_ep_handlers **h, void **ctx)
+					  const struct wf_ep_handlers **h, void **ctx,
+					  struct wf_poll_group **pg)
 {
 	struct wf_tcp_listener *l = ep->listener;
 	int ret;
@@ -314,12 +315,15 @@ static enum wf_reject_reason ask_listener(struct wf_tcp_ep *ep, const struct wf_
 		return WF_REJECT_BUSY;
 	*h = NULL;
 	*ctx = NULL;
-	ret = l->base.h->connect_request(&l->base, params, h, ctx);
+	*pg = l->base.pg;
+	ret = l->base.h->connect_request(&l->base, params, h, ctx, pg);
 	if (ret > 0 && ret < WF_REJECT_MAX_)
 		return (enum wf_reject_reason)ret;
-	if (ret == 0 && *h && (*h)->recv && (*h)->event)
+	if (ret == 0 && *h && (*h)->recv && (*h)->event && *pg &&
+	    (*pg)->transport == l->base.pg->transport)
 		return WF_REJECT_NONE;
-	wf_log_err(ep->pg->log, "tcp: connect_request handler returned %d without usable handlers",
+	wf_log_err(ep->pg->log,
+		   "tcp: connect_request handler returned %d without usable handlers or group",
 		   ret);
 	return WF_REJECT_BUSY;
 }
@@ -327,6 +331,7 @@ static enum wf_reject_reason ask_listener(struct wf_tcp_ep *ep, const struct wf_
 static void target_hello(struct wf_tcp_ep *ep, uint8_t type, uint32_t len)
 {
 	struct wf_tcp_pg *pg = ep->pg;
+	struct wf_poll_group *to = &pg->base;
 	const struct wf_ep_handlers *h = NULL;
 	struct wf_conn_params peer, params;
 	struct wf_reject_wire rej = {.magic = htole32(WF_CONN_MAGIC)};
@@ -342,17 +347,25 @@ static void target_hello(struct wf_tcp_ep *ep, uint8_t type, uint32_t len)
 	if (!reason)
 		reason = wf_conn_negotiate(&pg->t->base.opts, &peer, &params);
 	if (!reason)
-		reason = ask_listener(ep, &params, &h, &ctx);
+		reason = ask_listener(ep, &params, &h, &ctx, &to);
 	if (reason) {
 		rej.reason = htole16((uint16_t)reason);
 		wf_tcp_close_with(ep, -ECONNREFUSED, WF_TCP_REJECT, 0, 0, &rej, sizeof(rej));
 		return;
 	}
-	wf_ep_init(&ep->base, &pg->base, h, ctx);
+	wf_ep_init(&ep->base, to, h, ctx);
 	ep->base.params = params;
-	ep->announced = true;
 	ep->listener = NULL;
-	wf_conn_encode(&params, &ep->hello_out);
+	if (to != &pg->base)
+		wf_tcp_ep_move(ep, wf_tcp_pg_of(to));
+	else
+		wf_tcp_accepted(ep);
+}
+
+void wf_tcp_accepted(struct wf_tcp_ep *ep)
+{
+	ep->announced = true;
+	wf_conn_encode(&ep->base.params, &ep->hello_out);
 	wf_tcp_ctl_push(ep, WF_TCP_ACCEPT, 0, &ep->hello_out, sizeof(ep->hello_out), 0);
 	wf_tcp_ep_want_work(ep);
 	established(ep);

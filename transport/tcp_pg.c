@@ -43,7 +43,7 @@ void wf_tcp_pg_kick(struct wf_tcp_pg *pg)
 
 void wf_tcp_ep_want_work(struct wf_tcp_ep *ep)
 {
-	if (ep->state == WF_TCP_EP_DOWN)
+	if (ep->state == WF_TCP_EP_DOWN || ep->stall == WF_TCP_STALL_MOVE)
 		return;
 	wf_tcp_list_add_tail(&ep->pg->work, &ep->work);
 	wf_tcp_pg_kick(ep->pg);
@@ -70,10 +70,21 @@ static void rx_release(struct wf_rx_impl *r)
 	rxbuf_put(b->pg, b);
 }
 
-int wf_tcp_ep_alloc(struct wf_tcp_pg *pg, int fd, struct wf_tcp_ep **out)
+/* Put @ep's socket in @pg's epoll set; edge-triggered, so it reports what is ready now. */
+static int ep_watch(struct wf_tcp_pg *pg, struct wf_tcp_ep *ep)
 {
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET};
+
+	ev.data.ptr = &ep->kind;
+	if (epoll_ctl(pg->epfd, EPOLL_CTL_ADD, ep->fd, &ev))
+		return -errno;
+	return 0;
+}
+
+int wf_tcp_ep_alloc(struct wf_tcp_pg *pg, int fd, struct wf_tcp_ep **out)
+{
 	struct wf_tcp_ep *ep;
+	int ret;
 
 	ep = calloc(1, sizeof(*ep));
 	if (!ep)
@@ -84,16 +95,92 @@ int wf_tcp_ep_alloc(struct wf_tcp_pg *pg, int fd, struct wf_tcp_ep **out)
 	ep->base.pg = &pg->base;
 	wf_tcp_list_init(&ep->node);
 	wf_tcp_list_init(&ep->work);
-	ev.data.ptr = &ep->kind;
-	if (epoll_ctl(pg->epfd, EPOLL_CTL_ADD, fd, &ev)) {
-		int ret = -errno;
-
+	ret = ep_watch(pg, ep);
+	if (ret) {
 		free(ep);
 		return ret;
 	}
 	wf_tcp_list_add_tail(&pg->eps, &ep->node);
 	*out = ep;
 	return 0;
+}
+
+void wf_tcp_ep_move(struct wf_tcp_ep *ep, struct wf_tcp_pg *to)
+{
+	struct wf_tcp_pg *pg = ep->pg;
+
+	if (epoll_ctl(pg->epfd, EPOLL_CTL_DEL, ep->fd, NULL)) {
+		int ret = -errno;
+
+		/* Cannot happen for a watched socket; if it does, fail it where it is. */
+		wf_log_err(pg->log, "tcp: cannot move a connection: %s", strerror(-ret));
+		ep->announced = true;
+		wf_tcp_ep_down(ep, ret);
+		return;
+	}
+	/* Out of every list of this group but moving: no deadline, no teardown here. */
+	wf_tcp_list_del(&ep->node);
+	pg->nhello--;
+	ep->stall = WF_TCP_STALL_MOVE;
+	ep->move_to = to;
+	wf_tcp_list_add_tail(&pg->moving, &ep->work);
+}
+
+/* Wake @pg from another thread: only the eventfd, none of its owner's flags. */
+static void kick_remote(struct wf_tcp_pg *pg)
+{
+	uint64_t one = 1;
+
+	if (write(pg->kickfd, &one, sizeof(one)) != sizeof(one))
+		wf_log_err(pg->log, "tcp: cannot wake a poll group: %s", strerror(errno));
+}
+
+/* Give the endpoints accepted for other groups to them; ours is done with them. */
+static void hand_over(struct wf_tcp_pg *pg)
+{
+	while (!wf_tcp_list_empty(&pg->moving)) {
+		struct wf_tcp_ep *ep = wf_container_of(pg->moving.next, struct wf_tcp_ep, work);
+		struct wf_tcp_pg *to = ep->move_to;
+
+		wf_tcp_list_del(&ep->work);
+		ep->pg = to;
+		pthread_mutex_lock(&to->handoff_lock);
+		wf_tcp_list_add_tail(&to->handoff, &ep->work);
+		pthread_mutex_unlock(&to->handoff_lock);
+		kick_remote(to);
+	}
+}
+
+/* Take in what other groups handed over: watch, then ACCEPT and announce from here. */
+static int adopt(struct wf_tcp_pg *pg)
+{
+	struct wf_tcp_node got;
+	int n = 0;
+
+	wf_tcp_list_init(&got);
+	pthread_mutex_lock(&pg->handoff_lock);
+	while (!wf_tcp_list_empty(&pg->handoff))
+		wf_tcp_list_add_tail(&got, pg->handoff.next);
+	pthread_mutex_unlock(&pg->handoff_lock);
+	while (!wf_tcp_list_empty(&got)) {
+		struct wf_tcp_ep *ep = wf_container_of(got.next, struct wf_tcp_ep, work);
+		int ret;
+
+		wf_tcp_list_del(&ep->work);
+		ep->stall = WF_TCP_STALL_NONE;
+		ep->move_to = NULL;
+		wf_tcp_list_add_tail(&pg->eps, &ep->node);
+		pg->nhello++;
+		ret = ep_watch(pg, ep);
+		if (ret) {
+			ep->announced = true;
+			wf_tcp_ep_down(ep, ret);
+		} else {
+			wf_tcp_accepted(ep);
+		}
+		n++;
+	}
+	return n;
 }
 
 void wf_tcp_ep_down(struct wf_tcp_ep *ep, int status)
@@ -181,7 +268,7 @@ static void resume_stalled(struct wf_tcp_pg *pg)
 static int run_pending(struct wf_tcp_pg *pg)
 {
 	struct wf_tcp_node batch;
-	int n = 0;
+	int n = adopt(pg);
 
 	resume_stalled(pg);
 	/* Endpoints that ask for another turn meanwhile wait for the next round. */
@@ -201,6 +288,7 @@ static int run_pending(struct wf_tcp_pg *pg)
 			wf_tcp_ep_want_work(ep);
 		n++;
 	}
+	hand_over(pg);
 	while (!wf_tcp_list_empty(&pg->reap)) {
 		reap_one(wf_container_of(pg->reap.next, struct wf_tcp_ep, work));
 		n++;
@@ -339,6 +427,8 @@ static int pool_init(struct wf_tcp_pg *pg, const struct wf_transport_opts *o)
 
 static void pg_free(struct wf_tcp_pg *pg)
 {
+	if (pg->handoff_init)
+		pthread_mutex_destroy(&pg->handoff_lock);
 	if (pg->kickfd >= 0)
 		close(pg->kickfd);
 	if (pg->epfd >= 0)
@@ -362,11 +452,19 @@ int wf_tcp_pg_create(struct wf_transport *t, struct wf_poll_group **out)
 	pg->t = wf_container_of(t, struct wf_tcp_transport, base);
 	pg->log = t->opts.log;
 	pg->kick_kind = WF_TCP_KIND_KICK;
+	ret = -pthread_mutex_init(&pg->handoff_lock, NULL);
+	if (ret) {
+		free(pg);
+		return ret;
+	}
+	pg->handoff_init = true;
 	wf_tcp_list_init(&pg->eps);
 	wf_tcp_list_init(&pg->work);
 	wf_tcp_list_init(&pg->reap);
 	wf_tcp_list_init(&pg->listeners);
 	wf_tcp_list_init(&pg->dead);
+	wf_tcp_list_init(&pg->moving);
+	wf_tcp_list_init(&pg->handoff);
 	pg->epfd = epoll_create1(EPOLL_CLOEXEC);
 	pg->kickfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (pg->epfd < 0 || pg->kickfd < 0) {
@@ -398,6 +496,9 @@ void wf_tcp_pg_destroy(struct wf_poll_group *base)
 	while (!wf_tcp_list_empty(&pg->listeners))
 		wf_tcp_listener_close(
 		    &wf_container_of(pg->listeners.next, struct wf_tcp_listener, node)->base);
+	/* Moving endpoints belong to their new group; handed-over ones are ours to close. */
+	hand_over(pg);
+	adopt(pg);
 	/* Handlers may connect anew while we close; go round until nothing is left. */
 	while (!wf_tcp_list_empty(&pg->eps)) {
 		for (n = pg->eps.next; n != &pg->eps; n = n->next)

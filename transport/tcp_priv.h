@@ -147,7 +147,8 @@ enum wf_tcp_ep_state {
 
 enum wf_tcp_stall {
 	WF_TCP_STALL_NONE,
-	WF_TCP_STALL_BUF, /* a capsule waits for a receive buffer */
+	WF_TCP_STALL_BUF,  /* a capsule waits for a receive buffer */
+	WF_TCP_STALL_MOVE, /* accepted into another group: awaiting the handoff */
 };
 
 /* Which queue's head is being written when a PDU went out in part. */
@@ -169,6 +170,7 @@ struct wf_tcp_ep {
 	enum wf_tcp_kind kind;
 	struct wf_tcp_pg *pg;
 	struct wf_tcp_listener *listener; /* target side, until the handshake ends */
+	struct wf_tcp_pg *move_to;	  /* STALL_MOVE: the group it goes to */
 	int fd;
 	enum wf_tcp_ep_state state;
 	enum wf_tcp_ep_state down_from; /* the state it went down from */
@@ -237,6 +239,12 @@ struct wf_tcp_pg {
 	uint32_t nhello;   /* endpoints with a handshake deadline */
 	uint32_t npaused;  /* listeners muted for want of fds */
 	struct wf_tcp_node eps, work, reap, listeners, dead;
+	struct wf_tcp_node moving; /* accepted for another group; handed over after this round */
+
+	/* Endpoints other groups handed to this one; the only cross-thread state. */
+	pthread_mutex_t handoff_lock;
+	bool handoff_init;
+	struct wf_tcp_node handoff;
 };
 
 static inline struct wf_tcp_ep *wf_tcp_ep_of(struct wf_ep *ep)
@@ -284,6 +292,13 @@ struct wf_tcp_rxbuf *wf_tcp_rxbuf_get(struct wf_tcp_pg *pg);
  */
 void wf_tcp_ep_down(struct wf_tcp_ep *ep, int status);
 
+/*
+ * Take @ep, whose listener's handler chose another group, out of its own
+ * group now (epoll set, endpoint list, deadlines); the handoff itself
+ * happens once this round no longer names it.
+ */
+void wf_tcp_ep_move(struct wf_tcp_ep *ep, struct wf_tcp_pg *to);
+
 /* Allocate an endpoint of @pg around connected or connecting socket @fd. */
 int wf_tcp_ep_alloc(struct wf_tcp_pg *pg, int fd, struct wf_tcp_ep **out);
 
@@ -308,6 +323,9 @@ int wf_tcp_listeners_resume(struct wf_tcp_pg *pg);
 
 /* The client's TCP connect finished (or failed): send CONNECT. */
 void wf_tcp_connect_done(struct wf_tcp_ep *ep);
+
+/* Answer ACCEPT and announce the endpoint, in the group it lives in. */
+void wf_tcp_accepted(struct wf_tcp_ep *ep);
 
 /* A handshake PDU arrived complete in ep->rx_wire and ep->hello_in. */
 void wf_tcp_hello_rx(struct wf_tcp_ep *ep, uint8_t type, uint32_t len);

@@ -8,6 +8,14 @@
  * Threads: a poll group belongs to one thread. Every endpoint, listener and
  * xfer of a poll group is touched only by that thread, so nothing on the I/O
  * path takes a lock. A transport and its memory registrations may be shared.
+ * The one crossing is at accept: a listener's connect_request handler may
+ * place the new endpoint in another poll group of the same transport. The
+ * listener's thread then hands it over through that group's handoff queue
+ * (a mutex, taken only at connection setup, and a wakeup of the group's fd);
+ * from then on only the chosen group's thread touches it, and its
+ * WF_EP_CONNECTED and every later callback run inside that group's
+ * wf_poll_group_poll(). A group that may be chosen must outlive every
+ * listener that may choose it.
  *
  * Callbacks (recv, xfer done, endpoint events, connect requests) run only
  * inside wf_poll_group_poll(), never inside the call that posted the work.
@@ -157,10 +165,13 @@ struct wf_listen_handlers {
 	 * A peer asks to connect, with @params already checked for version and
 	 * queue depth, and the capsule size negotiated down to this side's.
 	 * Return 0 after setting *handlers and *ctx to accept, or a positive
-	 * enum wf_reject_reason to refuse.
+	 * enum wf_reject_reason to refuse. *pg comes in as the listener's poll
+	 * group; set it to another group of the same transport to have the
+	 * endpoint live there (see Threads above).
 	 */
 	int (*connect_request)(struct wf_listener *l, const struct wf_conn_params *params,
-			       const struct wf_ep_handlers **handlers, void **ctx);
+			       const struct wf_ep_handlers **handlers, void **ctx,
+			       struct wf_poll_group **pg);
 };
 
 /* The ops table of a transport kind by name ("verbs", "tcp"); NULL if unknown. */

@@ -7,6 +7,7 @@
 #ifndef WF_TRANSPORT_VERBS_H
 #define WF_TRANSPORT_VERBS_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -103,6 +104,20 @@ struct wf_verbs_ep {
 	struct wf_verbs_ep *next_dirty;
 };
 
+/*
+ * A connection the listener's group approved for another group: what the
+ * chosen group needs to create the QP and accept, on its own thread.
+ */
+struct wf_verbs_accept {
+	struct wf_verbs_accept *next;
+	struct rdma_cm_id *id; /* already migrated to the chosen group's channel */
+	struct wf_conn_params neg;
+	const struct wf_ep_handlers *h;
+	void *ctx;
+	uint8_t initiator_depth;
+	uint8_t responder_resources;
+};
+
 struct wf_verbs_listener {
 	struct wf_listener base;
 	struct rdma_cm_id *id;
@@ -131,6 +146,12 @@ struct wf_verbs_pg {
 	struct wf_verbs_listener **listeners;
 	unsigned nlisteners;
 	bool destroying;
+
+	/* Accepts other groups handed to this one; the only cross-thread state. */
+	int kickfd; /* eventfd in epfd: a handoff is waiting */
+	pthread_mutex_t handoff_lock;
+	bool handoff_init;
+	struct wf_verbs_accept *handoff, **handoff_tail;
 };
 
 static inline struct wf_verbs_pg *wf_verbs_pg(struct wf_poll_group *pg)
@@ -182,7 +203,13 @@ void wf_verbs_ep_mark_dirty(struct wf_verbs_ep *ep);
 /* Remove @ep from @pg's endpoint list. */
 void wf_verbs_pg_unlink(struct wf_verbs_pg *pg, struct wf_verbs_ep *ep);
 
+/* Queue @a for @pg (another thread's group) and wake it. */
+void wf_verbs_pg_hand(struct wf_verbs_pg *pg, struct wf_verbs_accept *a);
+
 /* verbs_cm.c */
+
+/* Accept @a on @pg's thread: endpoint, QP on @pg's CQ and SRQ, rdma_accept. */
+void wf_verbs_cm_accept(struct wf_verbs_pg *pg, struct wf_verbs_accept *a);
 
 /* Handle every CM event waiting on @pg's channel; returns how many. */
 int wf_verbs_cm_process(struct wf_verbs_pg *pg);

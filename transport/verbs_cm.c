@@ -218,24 +218,49 @@ static void reject(struct rdma_cm_id *id, enum wf_reject_reason reason)
 }
 
 /* The passive side of a connect request: checks, the owner's say, then accept. */
+/*
+ * Hand an approved connection to the group its listener's handler chose:
+ * its CM events move to that group's channel before anything is accepted,
+ * so ESTABLISHED and all later events reach the chosen thread only.
+ */
+static void hand_to(struct wf_verbs_pg *pg, struct wf_verbs_pg *to, struct wf_verbs_accept *a)
+{
+	struct wf_verbs_accept *copy = malloc(sizeof(*copy));
+	int ret = 0;
+
+	if (!copy)
+		ret = -ENOMEM;
+	else if (rdma_migrate_id(a->id, to->ec))
+		ret = -errno;
+	if (ret) {
+		wf_log_warn(wf_verbs_log(pg), "verbs: cannot hand a connection over: %s",
+			    strerror(-ret));
+		free(copy);
+		reject(a->id, WF_REJECT_BUSY);
+		return;
+	}
+	*copy = *a;
+	wf_verbs_pg_hand(to, copy);
+}
+
+/* The passive side of a connect request: checks, the owner's say, then accept. */
 static void connect_request(struct wf_verbs_pg *pg, const struct cm_event *ev)
 {
 	struct wf_verbs_listener *l = ev->listen_id->context;
-	const struct ibv_device_attr *a = &pg->t->attr;
-	struct rdma_conn_param cp = {.rnr_retry_count = 7};
-	const struct wf_ep_handlers *h = NULL;
-	struct wf_conn_params peer, neg;
-	struct wf_verbs_ep *ep;
-	struct wf_conn_wire w;
+	struct wf_verbs_accept a = {.id = ev->id,
+				    .initiator_depth = ev->initiator_depth,
+				    .responder_resources = ev->responder_resources};
+	struct wf_poll_group *to = &pg->base;
+	struct wf_conn_params peer;
 	int reason;
-	void *ctx = NULL;
 
 	reason = wf_conn_decode(ev->private_data, ev->private_len, &peer);
 	if (!reason)
-		reason = wf_conn_negotiate(&pg->t->base.opts, &peer, &neg);
+		reason = wf_conn_negotiate(&pg->t->base.opts, &peer, &a.neg);
 	if (!reason)
-		reason = l->base.h->connect_request(&l->base, &neg, &h, &ctx);
-	if (!reason && (!h || !h->recv || !h->event))
+		reason = l->base.h->connect_request(&l->base, &a.neg, &a.h, &a.ctx, &to);
+	if (!reason &&
+	    (!a.h || !a.h->recv || !a.h->event || !to || to->transport != pg->base.transport))
 		reason = WF_REJECT_BUSY;
 	if (reason) {
 		wf_log_info(wf_verbs_log(pg), "verbs: refusing a connection: %s",
@@ -243,20 +268,35 @@ static void connect_request(struct wf_verbs_pg *pg, const struct cm_event *ev)
 		reject(ev->id, reason);
 		return;
 	}
+	if (to != &pg->base)
+		hand_to(pg, wf_verbs_pg(to), &a);
+	else
+		wf_verbs_cm_accept(pg, &a);
+}
+
+void wf_verbs_cm_accept(struct wf_verbs_pg *pg, struct wf_verbs_accept *a)
+{
+	const struct ibv_device_attr *attr = &pg->t->attr;
+	struct rdma_conn_param cp = {.rnr_retry_count = 7};
+	struct rdma_cm_id *id = a->id;
+	struct wf_conn_params neg = a->neg;
+	struct wf_verbs_ep *ep;
+	struct wf_conn_wire w;
+
 	ep = wf_verbs_ep_alloc(pg, false);
 	if (!ep) {
-		reject(ev->id, WF_REJECT_BUSY);
+		reject(id, WF_REJECT_BUSY);
 		return;
 	}
-	wf_ep_init(&ep->base, &pg->base, h, ctx);
+	wf_ep_init(&ep->base, &pg->base, a->h, a->ctx);
 	ep->base.params = neg;
-	ep->id = ev->id;
+	ep->id = id;
 	ep->id->context = ep;
 	if (wf_verbs_ep_create_qp(ep, neg.queue_depth))
 		goto err_busy;
-	cp.responder_resources = min_u8(a->max_qp_rd_atom, ev->initiator_depth);
+	cp.responder_resources = min_u8(attr->max_qp_rd_atom, a->initiator_depth);
 	cp.initiator_depth =
-	    min_u8(min_u8(a->max_qp_init_rd_atom, ev->responder_resources), WF_VERBS_RD_DEPTH);
+	    min_u8(min_u8(attr->max_qp_init_rd_atom, a->responder_resources), WF_VERBS_RD_DEPTH);
 	ep->rd_max = cp.initiator_depth ? cp.initiator_depth : 1;
 	wf_conn_encode(&neg, &w);
 	cp.private_data = &w;
@@ -271,7 +311,7 @@ static void connect_request(struct wf_verbs_pg *pg, const struct cm_event *ev)
 err_busy:
 	ep->id = NULL;
 	wf_verbs_ep_connect_failed(ep, -EBUSY);
-	reject(ev->id, WF_REJECT_BUSY);
+	reject(id, WF_REJECT_BUSY);
 }
 
 static int event_errno(const struct cm_event *ev)

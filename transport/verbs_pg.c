@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <numa.h>
@@ -147,11 +148,14 @@ static int queues_setup(struct wf_verbs_pg *pg)
 	if (!pg->srq)
 		return -errno;
 	pg->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (pg->epfd < 0)
+	pg->kickfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (pg->epfd < 0 || pg->kickfd < 0)
 		return -errno;
 	ret = epoll_add(pg->epfd, pg->cc->fd);
 	if (!ret)
 		ret = epoll_add(pg->epfd, pg->ec->fd);
+	if (!ret)
+		ret = epoll_add(pg->epfd, pg->kickfd);
 	return ret;
 }
 
@@ -159,6 +163,10 @@ static void queues_teardown(struct wf_verbs_pg *pg)
 {
 	if (pg->epfd > 0)
 		close(pg->epfd);
+	if (pg->kickfd > 0)
+		close(pg->kickfd);
+	if (pg->handoff_init)
+		pthread_mutex_destroy(&pg->handoff_lock);
 	if (pg->srq)
 		ibv_destroy_srq(pg->srq);
 	if (pg->cq) {
@@ -197,7 +205,12 @@ int wf_verbs_pg_create(struct wf_transport *tt, struct wf_poll_group **out)
 	pg->base.transport = tt;
 	pg->t = t;
 	pg->epfd = -1;
-	ret = queues_setup(pg);
+	pg->kickfd = -1;
+	pg->handoff_tail = &pg->handoff;
+	ret = -pthread_mutex_init(&pg->handoff_lock, NULL);
+	pg->handoff_init = !ret;
+	if (!ret)
+		ret = queues_setup(pg);
 	if (!ret)
 		ret = rx_setup(pg);
 	if (ret) {
@@ -225,6 +238,48 @@ void wf_verbs_pg_unlink(struct wf_verbs_pg *pg, struct wf_verbs_ep *ep)
 			break;
 		}
 	}
+}
+
+void wf_verbs_pg_hand(struct wf_verbs_pg *pg, struct wf_verbs_accept *a)
+{
+	uint64_t one = 1;
+
+	a->next = NULL;
+	pthread_mutex_lock(&pg->handoff_lock);
+	*pg->handoff_tail = a;
+	pg->handoff_tail = &a->next;
+	pthread_mutex_unlock(&pg->handoff_lock);
+	if (write(pg->kickfd, &one, sizeof(one)) != sizeof(one))
+		wf_log_err(wf_verbs_log(pg), "verbs: cannot wake a poll group: %s",
+			   strerror(errno));
+}
+
+/* Accept, on this thread, what other groups' listeners handed over; how many. */
+static int take_handoffs(struct wf_verbs_pg *pg)
+{
+	struct wf_verbs_accept *list, *a;
+	int n = 0;
+
+	pthread_mutex_lock(&pg->handoff_lock);
+	list = pg->handoff;
+	pg->handoff = NULL;
+	pg->handoff_tail = &pg->handoff;
+	pthread_mutex_unlock(&pg->handoff_lock);
+	while ((a = list)) {
+		list = a->next;
+		wf_verbs_cm_accept(pg, a);
+		free(a);
+		n++;
+	}
+	return n;
+}
+
+/* Handoffs first: their CM events already arrive on our channel. */
+static int cm_round(struct wf_verbs_pg *pg)
+{
+	int n = take_handoffs(pg);
+
+	return n + wf_verbs_cm_process(pg);
 }
 
 /* The endpoint whose QP has @qp_num; endpoints per group are few, completions many. */
@@ -347,7 +402,8 @@ static bool has_connecting(struct wf_verbs_pg *pg, uint64_t *deadline)
 /* Sleep until the CQ or the CM channel has something, or @timeout_ms passes. */
 static int wait_for_work(struct wf_verbs_pg *pg, int timeout_ms)
 {
-	struct epoll_event ev[2];
+	struct epoll_event ev[3];
+	uint64_t kicks;
 	uint64_t deadline = 0, now;
 	int n;
 
@@ -364,14 +420,18 @@ static int wait_for_work(struct wf_verbs_pg *pg, int timeout_ms)
 		if (timeout_ms < 0 || until < timeout_ms)
 			timeout_ms = until;
 	}
-	n = epoll_wait(pg->epfd, ev, 2, timeout_ms);
+	n = epoll_wait(pg->epfd, ev, 3, timeout_ms);
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
 	for (int i = 0; i < n; i++) {
-		if (ev[i].data.fd == pg->cc->fd)
+		if (ev[i].data.fd == pg->cc->fd) {
 			drain_cq_events(pg);
-		else
-			pg->polls_since_cm = WF_VERBS_CM_INTERVAL;
+			continue;
+		}
+		if (ev[i].data.fd == pg->kickfd && read(pg->kickfd, &kicks, sizeof(kicks)) < 0 &&
+		    errno != EAGAIN)
+			return -errno;
+		pg->polls_since_cm = WF_VERBS_CM_INTERVAL;
 	}
 	return 0;
 }
@@ -410,7 +470,7 @@ int wf_verbs_pg_poll(struct wf_poll_group *p, int timeout_ms)
 	/* Connection events are rare and cost a syscall: look now and then. */
 	if (++pg->polls_since_cm >= WF_VERBS_CM_INTERVAL) {
 		pg->polls_since_cm = 0;
-		n += wf_verbs_cm_process(pg);
+		n += cm_round(pg);
 		n += wf_verbs_cm_expire(pg, wf_verbs_now_ns());
 	}
 	ret = flush_dirty(pg);
@@ -428,7 +488,7 @@ int wf_verbs_pg_poll(struct wf_poll_group *p, int timeout_ms)
 	n = ret;
 	if (pg->polls_since_cm >= WF_VERBS_CM_INTERVAL) {
 		pg->polls_since_cm = 0;
-		n += wf_verbs_cm_process(pg);
+		n += cm_round(pg);
 	}
 	n += poll_cq(pg);
 	n += wf_verbs_cm_expire(pg, wf_verbs_now_ns());
@@ -448,6 +508,8 @@ void wf_verbs_pg_destroy(struct wf_poll_group *p)
 
 	while (pg->nlisteners)
 		wf_verbs_listener_close(&pg->listeners[0]->base);
+	/* Handed-over connections are ours: accept them so their handlers hear the end. */
+	take_handoffs(pg);
 	for (struct wf_verbs_ep *ep = pg->eps; ep; ep = ep->next)
 		wf_verbs_ep_fail(ep, -ECONNRESET);
 	/* Let the drains complete so every handler runs and every QP is freed. */

@@ -93,9 +93,10 @@ static void peer_event(struct wf_ep *ep, enum wf_ep_event ev, int status)
 static const struct wf_ep_handlers peer_handlers = {peer_recv, peer_event};
 
 static int peer_request(struct wf_listener *l, const struct wf_conn_params *params,
-			const struct wf_ep_handlers **h, void **ctx)
+			const struct wf_ep_handlers **h, void **ctx, struct wf_poll_group **pg)
 {
 	(void)params;
+	(void)pg;
 	*h = &peer_handlers;
 	*ctx = wf_listener_ctx(l);
 	return 0;

@@ -72,9 +72,10 @@ static void srv_event(struct wf_ep *ep, enum wf_ep_event ev, int status)
 static const struct wf_ep_handlers srv_handlers = {.recv = srv_recv, .event = srv_event};
 
 static int srv_request(struct wf_listener *l, const struct wf_conn_params *p,
-		       const struct wf_ep_handlers **h, void **ctx)
+		       const struct wf_ep_handlers **h, void **ctx, struct wf_poll_group **pg)
 {
 	(void)p;
+	(void)pg;
 	*h = &srv_handlers;
 	*ctx = wf_listener_ctx(l);
 	return 0;

@@ -5,13 +5,16 @@
  * suite, --transport verbs inside the soft-RoCE guest.
  *
  * Target and initiator live in one process as two transports (as two nodes
- * would have) with one poll group each, driven by one thread. Every wait is
+ * would have) with one poll group each, driven by one thread; the handoff
+ * case adds a second target group on a thread of its own. Every wait is
  * bounded: a bug fails a check instead of hanging the suite.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <malloc.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -212,11 +215,13 @@ static void srv_event(struct wf_ep *ep, enum wf_ep_event ev, int status)
 static const struct wf_ep_handlers srv_handlers = {.recv = srv_recv, .event = srv_event};
 
 static int srv_connect_request(struct wf_listener *l, const struct wf_conn_params *params,
-			       const struct wf_ep_handlers **h, void **ctx)
+			       const struct wf_ep_handlers **h, void **ctx,
+			       struct wf_poll_group **pg)
 {
 	struct env *e = wf_listener_ctx(l);
 	struct srv_conn *sc;
 
+	(void)pg;
 	e->requests++;
 	memcpy(e->last_host, params->host_id, sizeof(e->last_host));
 	if (strncmp(params->host_id, "evil", 4) == 0)
@@ -974,9 +979,10 @@ static void hold_event(struct wf_ep *ep, enum wf_ep_event ev, int status)
 static const struct wf_ep_handlers hold_handlers = {.recv = hold_recv, .event = hold_event};
 
 static int hold_request(struct wf_listener *l, const struct wf_conn_params *params,
-			const struct wf_ep_handlers **h, void **ctx)
+			const struct wf_ep_handlers **h, void **ctx, struct wf_poll_group **pg)
 {
 	(void)params;
+	(void)pg;
 	*h = &hold_handlers;
 	*ctx = wf_listener_ctx(l);
 	return 0;
@@ -1162,6 +1168,232 @@ static void case_cycles(struct env *e)
 	WF_CHECK_EQ(count_rdma_objects(), rdma);
 }
 
+/* ---- accept into another poll group, run by another thread ---- */
+
+#define HO_CONNS  8
+#define HO_BURST  32
+#define HO_ROUNDS 20
+#define HO_SLICE  (REGION / HO_CONNS)
+
+struct ho;
+
+/* A target connection of the handoff case; lives on the group its request chose. */
+struct ho_conn {
+	struct ho *ho;
+	int grp; /* 0: the listener's group (main thread), 1: group B (its own thread) */
+	struct wf_xfer x[ECHO_SLOTS];
+	int free[ECHO_SLOTS];
+	int nfree;
+	char *bufs;
+};
+
+struct ho {
+	struct env *e;
+	struct wf_poll_group *pg[2]; /* [0] the listener's, [1] group B */
+	pthread_t owner[2];	     /* [1] is set by group B's thread itself */
+	atomic_bool stop;
+	atomic_int connected[2], gone[2];
+	atomic_long echoed[2];
+	int requests; /* the listener's thread only */
+};
+
+/* Every callback of a connection must run on the thread of the group it was put in. */
+static void ho_on_owner(struct ho_conn *hc, struct wf_ep *ep)
+{
+	WF_CHECK(pthread_equal(pthread_self(), hc->ho->owner[hc->grp]));
+	WF_CHECK(wf_ep_poll_group(ep) == hc->ho->pg[hc->grp]);
+}
+
+static void ho_echo_done(struct wf_xfer *x, int status)
+{
+	struct ho_conn *hc = x->arg;
+
+	(void)status;
+	hc->free[hc->nfree++] = (int)(x - hc->x);
+}
+
+static void ho_recv(struct wf_ep *ep, struct wf_rx *rx)
+{
+	struct ho_conn *hc = wf_ep_ctx(ep);
+	uint32_t cap = hc->ho->e->opts.capsule_size;
+	struct wf_xfer *x;
+	int slot;
+
+	ho_on_owner(hc, ep);
+	WF_CHECK(hc->nfree > 0);
+	slot = hc->free[--hc->nfree];
+	x = &hc->x[slot];
+	memcpy(hc->bufs + (size_t)slot * cap, rx->data, rx->len);
+	*x = (struct wf_xfer){.op = WF_XFER_SEND,
+			      .buf = hc->bufs + (size_t)slot * cap,
+			      .len = rx->len,
+			      .done = ho_echo_done,
+			      .arg = hc};
+	wf_rx_release(rx);
+	WF_CHECK_EQ(wf_ep_post(ep, x), 0);
+	atomic_fetch_add(&hc->ho->echoed[hc->grp], 1);
+}
+
+static void ho_event(struct wf_ep *ep, enum wf_ep_event ev, int status)
+{
+	struct ho_conn *hc = wf_ep_ctx(ep);
+	struct ho *ho = hc->ho;
+
+	ho_on_owner(hc, ep);
+	if (ev == WF_EP_CONNECTED) {
+		WF_CHECK_EQ(status, 0);
+		atomic_fetch_add(&ho->connected[hc->grp], 1);
+		return;
+	}
+	WF_CHECK_EQ(ev, WF_EP_DISCONNECTED);
+	WF_CHECK_EQ(hc->nfree, ECHO_SLOTS);
+	atomic_fetch_add(&ho->gone[hc->grp], 1);
+	free(hc->bufs);
+	free(hc);
+}
+
+static const struct wf_ep_handlers ho_handlers = {.recv = ho_recv, .event = ho_event};
+
+/* Every other connection goes to group B; the rest stay with the listener's group. */
+static int ho_request(struct wf_listener *l, const struct wf_conn_params *params,
+		      const struct wf_ep_handlers **h, void **ctx, struct wf_poll_group **pg)
+{
+	struct ho *ho = wf_listener_ctx(l);
+	struct ho_conn *hc = calloc(1, sizeof(*hc));
+
+	(void)params;
+	WF_CHECK(pthread_equal(pthread_self(), ho->owner[0]));
+	WF_CHECK(*pg == ho->pg[0]);
+	WF_CHECK(hc);
+	hc->ho = ho;
+	hc->grp = ho->requests++ % 2;
+	hc->bufs = malloc((size_t)ECHO_SLOTS * ho->e->opts.capsule_size);
+	WF_CHECK(hc->bufs);
+	for (int i = 0; i < ECHO_SLOTS; i++)
+		hc->free[i] = i;
+	hc->nfree = ECHO_SLOTS;
+	*pg = ho->pg[hc->grp];
+	*h = &ho_handlers;
+	*ctx = hc;
+	return 0;
+}
+
+static const struct wf_listen_handlers ho_listen = {.connect_request = ho_request};
+
+static void *ho_thread(void *arg)
+{
+	struct ho *ho = arg;
+
+	ho->owner[1] = pthread_self();
+	while (!atomic_load(&ho->stop))
+		WF_CHECK(wf_poll_group_poll(ho->pg[1], 5) >= 0);
+	return NULL;
+}
+
+/* Every one of a sender's first HO_BURST slots has completed @n times. */
+static bool ho_sent(const struct sender *s, int n)
+{
+	for (int j = 0; j < HO_BURST; j++)
+		if (s->done[j] != n)
+			return false;
+	return true;
+}
+
+/* Capsules from every connection at once, echoed by both groups and checked. */
+static void ho_capsules(struct env *e, struct cli_ep **c, struct sender *s)
+{
+	uint32_t cap = e->opts.capsule_size;
+	long want = 0;
+
+	for (int round = 0; round < HO_ROUNDS; round++) {
+		for (int i = 0; i < HO_CONNS; i++) {
+			for (int j = 0; j < HO_BURST; j++) {
+				struct wf_xfer *x = &s[i].x[j];
+				uint32_t len = 16 + (uint32_t)(round * 97 + j * 31) % (cap - 16);
+				char *buf = s[i].bufs + (size_t)j * cap;
+
+				capsule(buf, len, (uint32_t)j, (uint32_t)(round * HO_BURST + j));
+				*x = (struct wf_xfer){.op = WF_XFER_SEND,
+						      .buf = buf,
+						      .len = len,
+						      .done = send_done,
+						      .arg = &s[i]};
+				WF_CHECK_EQ(wf_ep_post(c[i]->ep, x), 0);
+			}
+		}
+		want += HO_BURST;
+		for (int i = 0; i < HO_CONNS; i++)
+			WAIT_FOR(e, c[i]->echoes == want && ho_sent(&s[i], round + 1));
+	}
+}
+
+/* WRITE a slice per connection and READ it back: both groups serve one-sided I/O. */
+static void ho_rw(struct env *e, struct cli_ep **c)
+{
+	const size_t rd = 2u << 20;
+
+	for (int i = 0; i < HO_CONNS; i++) {
+		size_t off = (size_t)i * HO_SLICE;
+		struct wf_rdesc r = srv_region(e, off, HO_SLICE);
+
+		fill(e->cmem + off, HO_SLICE, 1000u + (uint32_t)i);
+		WF_CHECK_EQ(cli_xfer(e, c[i], WF_XFER_WRITE, off, r, HO_SLICE), 0);
+		WF_CHECK(matches(e->smem + GUARD + off, HO_SLICE, 1000u + (uint32_t)i));
+		fill(e->smem + GUARD + off, HO_SLICE, 2000u + (uint32_t)i);
+		memset(e->cmem + rd + off, 0, HO_SLICE);
+		WF_CHECK_EQ(cli_xfer(e, c[i], WF_XFER_READ, rd + off, r, HO_SLICE), 0);
+		WF_CHECK(matches(e->cmem + rd + off, HO_SLICE, 2000u + (uint32_t)i));
+	}
+}
+
+static void case_handoff(struct env *e)
+{
+	struct ho *ho = calloc(1, sizeof(*ho));
+	struct sender *s = calloc(HO_CONNS, sizeof(*s));
+	struct cli_ep *c[HO_CONNS];
+	struct wf_listener *l;
+	char host[WF_HOST_ID_MAX];
+	pthread_t tb;
+
+	WF_CHECK(ho && s);
+	ho->e = e;
+	ho->pg[0] = e->ps;
+	ho->owner[0] = pthread_self();
+	WF_CHECK_EQ(wf_poll_group_create(e->ts, &ho->pg[1]), 0);
+	WF_CHECK_EQ(pthread_create(&tb, NULL, ho_thread, ho), 0);
+	WF_CHECK_EQ(wf_listen(e->ps, e->addr, 0, &ho_listen, ho, &l), 0);
+	for (int i = 0; i < HO_CONNS; i++) {
+		s[i].bufs = malloc((size_t)HO_BURST * e->opts.capsule_size);
+		WF_CHECK(s[i].bufs);
+		c[i] = cli_start(e, host_name(e, "handoff", host, sizeof(host)), QD,
+				 wf_listener_port(l), WAIT_MS);
+	}
+	for (int i = 0; i < HO_CONNS; i++)
+		WAIT_FOR(e, c[i]->connected);
+	WAIT_FOR(e, atomic_load(&ho->connected[0]) + atomic_load(&ho->connected[1]) == HO_CONNS);
+	WF_CHECK_EQ(atomic_load(&ho->connected[0]), HO_CONNS / 2);
+	WF_CHECK_EQ(atomic_load(&ho->connected[1]), HO_CONNS / 2);
+	ho_capsules(e, c, s);
+	ho_rw(e, c);
+	/* Both groups echoed their half: nothing was served by the wrong one. */
+	WF_CHECK_EQ(atomic_load(&ho->echoed[0]), (long)HO_CONNS / 2 * HO_BURST * HO_ROUNDS);
+	WF_CHECK_EQ(atomic_load(&ho->echoed[1]), (long)HO_CONNS / 2 * HO_BURST * HO_ROUNDS);
+	for (int i = 0; i < HO_CONNS; i++)
+		wf_ep_disconnect(c[i]->ep);
+	for (int i = 0; i < HO_CONNS; i++) {
+		WAIT_FOR(e, c[i]->disconnected == 1);
+		free(c[i]);
+		free(s[i].bufs);
+	}
+	WAIT_FOR(e, atomic_load(&ho->gone[0]) + atomic_load(&ho->gone[1]) == HO_CONNS);
+	wf_listener_close(l);
+	atomic_store(&ho->stop, true);
+	WF_CHECK_EQ(pthread_join(tb, NULL), 0);
+	wf_poll_group_destroy(ho->pg[1]);
+	free(s);
+	free(ho);
+}
+
 /* ---- setup ---- */
 
 struct test_case {
@@ -1183,6 +1415,7 @@ static const struct test_case cases[] = {
     {"backpressure", case_backpressure},
     {"reentrant", case_reentrant},
     {"cycles", case_cycles},
+    {"handoff", case_handoff},
 };
 
 static void *must_alloc(size_t len)
