@@ -15,7 +15,7 @@ struct ram_dev {
 	struct wf_bdev bdev;
 	struct wf_bdev_geometry geo;
 	uint8_t *mem;
-	size_t map_len;
+	size_t map_len; /* 0: the memory is another device's (a share) */
 	char name[];
 };
 
@@ -62,7 +62,8 @@ static void ram_close(struct wf_bdev *bdev)
 {
 	struct ram_dev *dev = ram_of(bdev);
 
-	munmap(dev->mem, dev->map_len);
+	if (dev->map_len)
+		munmap(dev->mem, dev->map_len);
 	free(dev);
 }
 
@@ -124,4 +125,22 @@ int wf_bdev_ram_create(struct wf_bdev **out, const char *name, uint64_t size, ui
 err_free:
 	free(dev);
 	return rc;
+}
+
+int wf_bdev_ram_share(struct wf_bdev **out, struct wf_bdev *src, struct wf_log *log)
+{
+	struct ram_dev *from, *dev;
+
+	if (src->ops != &ram_ops)
+		return -EINVAL;
+	from = ram_of(src);
+	dev = calloc(1, sizeof(*dev) + strlen(from->name) + 1);
+	if (!dev)
+		return -ENOMEM;
+	strcpy(dev->name, from->name);
+	dev->mem = from->mem;
+	dev->geo = from->geo;
+	wf_bdev_init(&dev->bdev, &ram_ops, dev, dev->name, log);
+	*out = &dev->bdev;
+	return 0;
 }

@@ -15,4 +15,11 @@ struct wf_log;
 int wf_bdev_ram_create(struct wf_bdev **out, const char *name, uint64_t size, uint32_t block_size,
 		       struct wf_log *log);
 
+/*
+ * Another ram device over @src's memory, for another thread: devices belong
+ * to one thread, the data must be one. Closing it leaves the memory to
+ * @src, which must be closed last. -EINVAL if @src is not a ram device.
+ */
+int wf_bdev_ram_share(struct wf_bdev **out, struct wf_bdev *src, struct wf_log *log);
+
 #endif /* WF_CORE_BDEV_RAM_H */
