@@ -27,7 +27,7 @@ static const struct wf_cfg_allow *find_allow(const struct wf_config *cfg, const 
 static void start_connect(struct wf_tgt_req *req)
 {
 	struct wf_tgt_conn *conn = req->conn;
-	struct wf_target *t = conn->tpg->target;
+	struct wf_tgt_shard *t = conn->tpg->shard;
 	const struct wf_conn_params *params = wf_ep_params(conn->ep);
 	struct wf_connect_data d;
 
@@ -48,7 +48,7 @@ static void start_connect(struct wf_tgt_req *req)
 	for (uint32_t i = 0; i < t->nvolumes; i++) {
 		const struct wf_cfg_allow *a = find_allow(t->cfg, d.host, i);
 
-		conn->access[i + 1].vol = a ? &t->volumes[i] : NULL;
+		conn->access[i + 1].vol = a && t->volumes[i].bdev ? &t->volumes[i] : NULL;
 		conn->access[i + 1].rw = a && a->rw;
 	}
 	conn->connected = true;
@@ -94,7 +94,7 @@ static void put32(uint8_t *p, uint32_t v)
 static void start_list(struct wf_tgt_req *req)
 {
 	struct wf_tgt_conn *conn = req->conn;
-	struct wf_target *t = conn->tpg->target;
+	struct wf_tgt_shard *t = conn->tpg->shard;
 	uint32_t room = req->cmd.data.len, count = 0;
 	uint8_t *p = req->buf;
 

@@ -49,6 +49,7 @@ void wf_config_init(struct wf_config *cfg)
 	cfg->max_connections = 64;
 	cfg->data_buffers = 32;
 	cfg->small_buffers = 1024;
+	cfg->threads = 1;
 }
 
 __attribute__((format(printf, 2, 3))) static int fail(struct parse *p, const char *fmt, ...)
@@ -314,6 +315,11 @@ static int do_small_buffers(struct parse *p)
 	return parse_u32(p, "small_buffers", p->tok[1], 1, 65536, &p->cfg->small_buffers);
 }
 
+static int do_threads(struct parse *p)
+{
+	return parse_u32(p, "threads", p->tok[1], 1, WF_CFG_THREADS, &p->cfg->threads);
+}
+
 static const struct directive directives[] = {
     {"listen", 3, 3, do_listen},
     {"device", 3, 6, do_device},
@@ -325,6 +331,7 @@ static const struct directive directives[] = {
     {"max_connections", 1, 1, do_max_connections},
     {"data_buffers", 1, 1, do_data_buffers},
     {"small_buffers", 1, 1, do_small_buffers},
+    {"threads", 1, 1, do_threads},
 };
 
 static int split(struct parse *p, char *s)

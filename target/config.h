@@ -21,6 +21,7 @@
 #define WF_CFG_VOL_DEVS 16
 #define WF_CFG_ALLOWS	256
 #define WF_CFG_ERR_MAX	256
+#define WF_CFG_THREADS	64
 
 enum wf_cfg_dev_kind {
 	WF_CFG_DEV_RAM = 0,
@@ -78,6 +79,7 @@ struct wf_config {
 	uint32_t max_connections; /* hosts connected at once */
 	uint32_t data_buffers;	  /* registered max_transfer-sized buffers */
 	uint32_t small_buffers;	  /* registered 4 KiB buffers, for small I/O and admin */
+	uint32_t threads;	  /* poll-group threads, each with its own device stack */
 };
 
 /* Defaults for every setting; lists empty. */

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * The connection manager: admits a host at the transport's connect request
- * if the config allows it anywhere, and tracks the connection until its last
+ * if the config allows it anywhere, places it on a shard (round robin, or
+ * thread 0 for mirror volumes), and tracks the connection until its last
  * request is done, since bdev requests may outlive the endpoint.
  */
 #include <errno.h>
@@ -27,15 +28,33 @@ static bool host_known(const struct wf_config *cfg, const char *host)
 	return false;
 }
 
+/* Mirror volumes exist on thread 0 only (their resync state has one owner). */
+static bool host_needs_first(const struct wf_config *cfg, const char *host)
+{
+	for (uint32_t i = 0; i < cfg->nallows; i++)
+		if (!strcmp(cfg->allows[i].host, host) &&
+		    cfg->volumes[cfg->allows[i].volume].layout == WF_CFG_MIRROR)
+			return true;
+	return false;
+}
+
+/* The shard a new host goes to; runs on thread 0, the listeners' thread. */
+static struct wf_tgt_shard *pick_shard(struct wf_target *t, const char *host)
+{
+	if (t->nshards == 1 || host_needs_first(t->cfg, host))
+		return t->shards[0];
+	return t->shards[t->next_shard++ % t->nshards];
+}
+
 int wf_conn_request(struct wf_listener *l, const struct wf_conn_params *params,
 		    const struct wf_ep_handlers **handlers, void **ctx, struct wf_poll_group **pg)
 {
-	struct wf_tgt_pg *tpg = wf_listener_ctx(l);
-	struct wf_target *t = tpg->target;
+	struct wf_tgt_pg *lpg = wf_listener_ctx(l);
+	struct wf_target *t = lpg->shard->target;
+	struct wf_tgt_shard *s;
 	struct wf_tgt_conn *conn;
 
-	(void)pg;
-	if (t->stopping)
+	if (atomic_load(&t->stopping))
 		return WF_REJECT_BUSY;
 	if (!host_known(t->cfg, params->host_id)) {
 		wf_log_warn(t->log, "refused host '%.39s': not in any allow line", params->host_id);
@@ -43,29 +62,33 @@ int wf_conn_request(struct wf_listener *l, const struct wf_conn_params *params,
 	}
 	if (params->queue_depth == 0 || params->queue_depth > t->cfg->queue_depth)
 		return WF_REJECT_QUEUE_DEPTH;
-	if (t->nconns >= t->cfg->max_connections)
+	if (atomic_load(&t->nconns) >= t->cfg->max_connections)
 		return WF_REJECT_BUSY;
+	s = pick_shard(t, params->host_id);
 	conn = calloc(1, sizeof(*conn));
 	if (!conn)
 		return WF_REJECT_BUSY;
-	conn->access = calloc(t->nvolumes + 1, sizeof(*conn->access));
+	conn->access = calloc(s->nvolumes + 1, sizeof(*conn->access));
 	if (!conn->access) {
 		free(conn);
 		return WF_REJECT_BUSY;
 	}
-	conn->tpg = tpg;
+	/* The same transport kind's group in the chosen shard. */
+	conn->tpg = &s->pgs[lpg - lpg->shard->pgs];
 	conn->queue_depth = params->queue_depth;
 	conn->inflight = 1; /* the endpoint's own reference, dropped at its final event */
 	snprintf(conn->host, sizeof(conn->host), "%s", params->host_id);
-	t->nconns++;
+	atomic_fetch_add(&t->nconns, 1);
+	atomic_fetch_add(&s->nconns, 1);
 	*handlers = &conn_handlers;
 	*ctx = conn;
+	*pg = conn->tpg->pg;
 	return 0;
 }
 
 static void conn_unlist(struct wf_tgt_conn *conn)
 {
-	struct wf_target *t = conn->tpg->target;
+	struct wf_tgt_shard *t = conn->tpg->shard;
 
 	for (struct wf_tgt_conn **p = &t->conns; *p; p = &(*p)->next) {
 		if (*p == conn) {
@@ -80,7 +103,8 @@ void wf_conn_put(struct wf_tgt_conn *conn)
 {
 	if (--conn->inflight)
 		return;
-	conn->tpg->target->nconns--;
+	atomic_fetch_sub(&conn->tpg->shard->nconns, 1);
+	atomic_fetch_sub(&conn->tpg->shard->target->nconns, 1);
 	free(conn->access);
 	free(conn);
 }
@@ -88,7 +112,7 @@ void wf_conn_put(struct wf_tgt_conn *conn)
 static void conn_event(struct wf_ep *ep, enum wf_ep_event ev, int status)
 {
 	struct wf_tgt_conn *conn = wf_ep_ctx(ep);
-	struct wf_target *t = conn->tpg->target;
+	struct wf_tgt_shard *t = conn->tpg->shard;
 
 	switch (ev) {
 	case WF_EP_CONNECTED:
@@ -96,6 +120,9 @@ static void conn_event(struct wf_ep *ep, enum wf_ep_event ev, int status)
 		conn->next = t->conns;
 		t->conns = conn;
 		conn->listed = true;
+		/* Handed over after its shard began to stop: it gets no commands. */
+		if (t->stopping)
+			wf_ep_disconnect(ep);
 		return;
 	case WF_EP_CONNECT_FAILED:
 	case WF_EP_DISCONNECTED:
@@ -109,7 +136,7 @@ static void conn_event(struct wf_ep *ep, enum wf_ep_event ev, int status)
 	}
 }
 
-void wf_conn_disconnect_all(struct wf_target *t)
+void wf_conn_disconnect_all(struct wf_tgt_shard *t)
 {
 	for (struct wf_tgt_conn *c = t->conns; c; c = c->next)
 		if (c->ep)

@@ -49,7 +49,7 @@ static bool is_write(uint8_t opcode)
 enum wf_status wf_req_check_volume(struct wf_tgt_req *req)
 {
 	struct wf_tgt_conn *conn = req->conn;
-	struct wf_target *t = conn->tpg->target;
+	struct wf_tgt_shard *t = conn->tpg->shard;
 	uint32_t id = req->cmd.volume;
 
 	if (!conn->connected)
@@ -153,7 +153,7 @@ static bool buf_get(struct wf_tgt_req *req)
 static void req_free(struct wf_tgt_req *req)
 {
 	struct wf_tgt_conn *conn = req->conn;
-	struct wf_target *t = conn->tpg->target;
+	struct wf_tgt_shard *t = conn->tpg->shard;
 
 	release_rx(req);
 	if (req->io_active)
@@ -169,7 +169,7 @@ static void cpl_done(struct wf_xfer *x, int status)
 	struct wf_tgt_req *req = x->arg;
 
 	if (status)
-		wf_log_debug(req->conn->tpg->target->log, "host %s: completion cid %u lost: %d",
+		wf_log_debug(req->conn->tpg->shard->log, "host %s: completion cid %u lost: %d",
 			     req->conn->host, req->cmd.cid, status);
 	req_free(req);
 }
@@ -185,7 +185,7 @@ void wf_req_complete(struct wf_tgt_req *req, enum wf_status status)
 	};
 
 	if (status)
-		wf_log_debug(conn->tpg->target->log, "host %s: %s cid %u: %s", conn->host,
+		wf_log_debug(conn->tpg->shard->log, "host %s: %s cid %u: %s", conn->host,
 			     wf_opcode_str(req->cmd.opcode), req->cmd.cid, wf_status_str(status));
 	req->state = WF_REQ_COMPLETING;
 	release_rx(req);
@@ -234,7 +234,7 @@ static void bdev_done(struct wf_bdev_io *io, int status)
 	struct wf_tgt_req *req = io->cb_arg;
 
 	if (status) {
-		wf_log_warn(req->conn->tpg->target->log, "volume %s: %s failed: %d", req->vol->name,
+		wf_log_warn(req->conn->tpg->shard->log, "volume %s: %s failed: %d", req->vol->name,
 			    wf_opcode_str(req->cmd.opcode), status);
 		wf_req_complete(req, WF_SC_MEDIA_ERROR);
 		return;
@@ -338,7 +338,7 @@ static void submit(struct wf_tgt_req *req)
 static void req_new(struct wf_tgt_req *req)
 {
 	struct wf_tgt_conn *conn = req->conn;
-	struct wf_target *t = conn->tpg->target;
+	struct wf_tgt_shard *t = conn->tpg->shard;
 	enum wf_status st;
 
 	st = wf_cmd_decode(req->rx->data, req->rx->len, t->cfg->in_capsule, &req->cmd);
@@ -409,7 +409,7 @@ void wf_req_recv(struct wf_ep *ep, struct wf_rx *rx)
 	if (conn->inflight <= 2u * conn->queue_depth)
 		req = wf_pool_get(&conn->tpg->reqs);
 	if (!req) {
-		wf_log_warn(conn->tpg->target->log, "host %s: more commands than its queue depth",
+		wf_log_warn(conn->tpg->shard->log, "host %s: more commands than its queue depth",
 			    conn->host);
 		wf_rx_release(rx);
 		wf_ep_disconnect(ep);

@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: MIT
 /*
- * Target life cycle: open devices and volumes, one poll group per transport
- * kind with its pools and its data buffers registered once, listeners; then
- * one thread polls everything until told to stop, and drains before exit.
+ * Target life cycle: one shard per poll-group thread, each with its own
+ * devices and volumes and one poll group per transport kind with its pools
+ * and data buffers registered once; listeners on shard 0, which hands each
+ * host to a shard. Every thread polls its shard until the stop fd is
+ * readable (each sees it: nobody reads it), then drains it before exit.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -24,21 +27,25 @@
 #define MAX_SUBREQS   4096
 #define IDLE_SLEEP_MS 20
 
-typedef int (*dev_open_fn)(struct wf_target *t, const struct wf_cfg_device *d,
+typedef int (*dev_open_fn)(struct wf_tgt_shard *t, const struct wf_cfg_device *d,
 			   struct wf_bdev **out);
 
-static int open_ram(struct wf_target *t, const struct wf_cfg_device *d, struct wf_bdev **out)
+/* One mapping for every thread: shards past 0 share shard 0's device's memory. */
+static int open_ram(struct wf_tgt_shard *t, const struct wf_cfg_device *d, struct wf_bdev **out)
 {
+	if (t->index)
+		return wf_bdev_ram_share(out, t->target->shards[0]->devices[d - t->cfg->devices],
+					 t->log);
 	return wf_bdev_ram_create(out, d->name, d->size, d->block_size, t->log);
 }
 
-static int open_null(struct wf_target *t, const struct wf_cfg_device *d, struct wf_bdev **out)
+static int open_null(struct wf_tgt_shard *t, const struct wf_cfg_device *d, struct wf_bdev **out)
 {
 	return wf_bdev_null_create(out, d->name, d->size, d->block_size, t->log);
 }
 
 /* A file device's file is created, or grown, to the configured size. */
-static int open_file(struct wf_target *t, const struct wf_cfg_device *d, struct wf_bdev **out)
+static int open_file(struct wf_tgt_shard *t, const struct wf_cfg_device *d, struct wf_bdev **out)
 {
 	struct stat st;
 	int fd, rc = 0;
@@ -61,7 +68,7 @@ static const dev_open_fn dev_open[] = {
     [WF_CFG_DEV_NULL] = open_null,
 };
 
-static int open_volume(struct wf_target *t, uint32_t i)
+static int open_volume(struct wf_tgt_shard *t, uint32_t i)
 {
 	const struct wf_cfg_volume *cv = &t->cfg->volumes[i];
 	struct wf_volume_conf conf = {.name = cv->name, .log = t->log, .max_subreqs = MAX_SUBREQS};
@@ -69,6 +76,12 @@ static int open_volume(struct wf_target *t, uint32_t i)
 	struct wf_bdev *devs[WF_CFG_VOL_DEVS];
 	int rc;
 
+	v->id = i + 1;
+	v->name = cv->name;
+	t->nvolumes = i + 1;
+	/* A mirror's resync state has one owner: thread 0 (its hosts go there). */
+	if (cv->layout == WF_CFG_MIRROR && t->index)
+		return 0;
 	for (uint32_t j = 0; j < cv->ndev; j++)
 		devs[j] = t->devices[cv->dev[j]];
 	for (uint32_t j = 1; j < cv->ndev; j++)
@@ -87,16 +100,13 @@ static int open_volume(struct wf_target *t, uint32_t i)
 	}
 	if (rc)
 		return rc;
-	v->id = i + 1;
-	v->name = cv->name;
 	v->block_size = v->bdev->geo.block_size;
 	v->nblocks = v->bdev->geo.size / v->block_size;
 	v->max_blocks = t->cfg->max_transfer / v->block_size;
-	t->nvolumes = i + 1;
 	return 0;
 }
 
-static int open_storage(struct wf_target *t)
+static int open_storage(struct wf_tgt_shard *t)
 {
 	const struct wf_config *cfg = t->cfg;
 	int rc;
@@ -114,14 +124,17 @@ static int open_storage(struct wf_target *t)
 			wf_log_err(t->log, "volume %s: %s", cfg->volumes[i].name, strerror(-rc));
 			return rc;
 		}
-		wf_log_info(t->log, "volume %u '%s': %lu blocks of %u bytes", t->volumes[i].id,
-			    t->volumes[i].name, (unsigned long)t->volumes[i].nblocks,
-			    t->volumes[i].block_size);
+		if (!t->index)
+			wf_log_info(t->log, "volume %u '%s': %lu blocks of %u bytes",
+				    t->volumes[i].id, t->volumes[i].name,
+				    (unsigned long)t->volumes[i].nblocks, t->volumes[i].block_size);
 	}
 	return 0;
 }
 
-static int pg_init(struct wf_target *t, struct wf_tgt_pg *tpg, const char *kind)
+/* Shard 0 opens the transport of @kind; the others make their groups on the same one. */
+static int pg_init(struct wf_tgt_shard *t, struct wf_tgt_pg *tpg, const char *kind,
+		   struct wf_transport *shared)
 {
 	const struct wf_config *cfg = t->cfg;
 	const struct wf_transport_ops *ops = wf_transport_ops_find(kind);
@@ -133,14 +146,17 @@ static int pg_init(struct wf_target *t, struct wf_tgt_pg *tpg, const char *kind)
 
 	if (!ops)
 		return -EPROTONOSUPPORT;
-	tpg->target = t;
+	tpg->shard = t;
 	wf_transport_opts_default(&opts);
 	opts.capsule_size = WF_CMD_SIZE + cfg->in_capsule;
 	opts.max_queue_depth = cfg->queue_depth;
 	opts.log = t->log;
-	rc = wf_transport_create(ops, &opts, &tpg->transport);
-	if (rc)
-		return rc;
+	tpg->transport = shared;
+	if (!shared) {
+		rc = wf_transport_create(ops, &opts, &tpg->transport);
+		if (rc)
+			return rc;
+	}
 	rc = wf_poll_group_create(tpg->transport, &tpg->pg);
 	if (rc)
 		return rc;
@@ -172,6 +188,7 @@ static int pg_init(struct wf_target *t, struct wf_tgt_pg *tpg, const char *kind)
 	return 0;
 }
 
+/* Shard 0 closes the transports, after every other shard is gone. */
 static void pg_fini(struct wf_tgt_pg *tpg)
 {
 	if (tpg->pg)
@@ -183,7 +200,7 @@ static void pg_fini(struct wf_tgt_pg *tpg)
 	free(tpg->bufmem);
 	for (int c = 0; c < WF_TGT_BUF_CLASSES; c++)
 		free(tpg->bufs[c].free);
-	if (tpg->transport)
+	if (tpg->transport && !tpg->shard->index)
 		wf_transport_destroy(tpg->transport);
 }
 
@@ -192,7 +209,7 @@ static const char *kind_of(const char *listen_transport)
 	return strcmp(listen_transport, "rdma") ? "tcp" : "verbs";
 }
 
-static struct wf_tgt_pg *pg_for(struct wf_target *t, const char *kind, int *rc)
+static struct wf_tgt_pg *pg_for(struct wf_tgt_shard *t, const char *kind, int *rc)
 {
 	struct wf_tgt_pg *tpg;
 
@@ -200,20 +217,22 @@ static struct wf_tgt_pg *pg_for(struct wf_target *t, const char *kind, int *rc)
 		if (!strcmp(wf_transport_name(t->pgs[i].transport), kind))
 			return &t->pgs[i];
 	tpg = &t->pgs[t->npgs++];
-	*rc = pg_init(t, tpg, kind);
+	*rc = pg_init(t, tpg, kind, NULL);
 	return *rc ? NULL : tpg;
 }
 
 static const struct wf_listen_handlers listen_handlers = {.connect_request = wf_conn_request};
 
+/* Shard 0's groups listen; the other shards get a group per kind on the same transports. */
 static int start_listening(struct wf_target *t)
 {
 	const struct wf_config *cfg = t->cfg;
+	struct wf_tgt_shard *s0 = t->shards[0];
 	int rc = 0;
 
 	for (uint32_t i = 0; i < cfg->nlisten; i++) {
 		const struct wf_cfg_listen *l = &cfg->listen[i];
-		struct wf_tgt_pg *tpg = pg_for(t, kind_of(l->transport), &rc);
+		struct wf_tgt_pg *tpg = pg_for(s0, kind_of(l->transport), &rc);
 
 		if (!tpg) {
 			wf_log_err(t->log, "transport %s: %s", l->transport, strerror(-rc));
@@ -228,7 +247,38 @@ static int start_listening(struct wf_target *t)
 		wf_log_info(t->log, "listening on %s %s port %u", l->transport, l->addr,
 			    wf_listener_port(t->listeners[i]));
 	}
+	for (uint32_t k = 1; k < t->nshards; k++) {
+		struct wf_tgt_shard *s = t->shards[k];
+
+		for (uint32_t i = 0; i < s0->npgs; i++) {
+			struct wf_transport *tr = s0->pgs[i].transport;
+
+			s->npgs = i + 1;
+			rc = pg_init(s, &s->pgs[i], wf_transport_name(tr), tr);
+			if (rc) {
+				wf_log_err(t->log, "thread %u: %s poll group: %s", k,
+					   wf_transport_name(tr), strerror(-rc));
+				return rc;
+			}
+		}
+	}
 	return 0;
+}
+
+/* A shard with its own device and volume stack; the ram ones share shard 0's memory. */
+static int shard_create(struct wf_target *t, uint32_t index)
+{
+	struct wf_tgt_shard *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return -ENOMEM;
+	s->target = t;
+	s->index = index;
+	s->cfg = t->cfg;
+	s->log = t->log;
+	t->shards[index] = s;
+	t->nshards = index + 1;
+	return open_storage(s);
 }
 
 int wf_target_create(const struct wf_config *cfg, struct wf_log *log, struct wf_target **out)
@@ -240,9 +290,11 @@ int wf_target_create(const struct wf_config *cfg, struct wf_log *log, struct wf_
 		return -ENOMEM;
 	t->cfg = cfg;
 	t->log = log;
-	rc = open_storage(t);
-	if (rc)
-		goto fail;
+	for (uint32_t i = 0; i < cfg->threads; i++) {
+		rc = shard_create(t, i);
+		if (rc)
+			goto fail;
+	}
 	rc = start_listening(t);
 	if (rc)
 		goto fail;
@@ -258,8 +310,8 @@ uint16_t wf_target_port(const struct wf_target *t, uint32_t i)
 	return i < t->cfg->nlisten && t->listeners[i] ? wf_listener_port(t->listeners[i]) : 0;
 }
 
-/* One pass over every poll group and volume; returns the work done. */
-static int poll_once(struct wf_target *t, bool *busy)
+/* One pass over every poll group and volume of a shard; returns the work done. */
+static int poll_once(struct wf_tgt_shard *t, bool *busy)
 {
 	int n = 0, rc;
 
@@ -271,6 +323,8 @@ static int poll_once(struct wf_target *t, bool *busy)
 		n += rc;
 	}
 	for (uint32_t i = 0; i < t->nvolumes; i++) {
+		if (!t->volumes[i].bdev)
+			continue;
 		n += (int)wf_bdev_poll(t->volumes[i].bdev);
 		/* Completions below a bdev wake no fd: keep polling while any are out. */
 		if (t->volumes[i].bdev->inflight)
@@ -279,7 +333,7 @@ static int poll_once(struct wf_target *t, bool *busy)
 	return n;
 }
 
-static int make_epoll(struct wf_target *t, int stop_fd)
+static int make_epoll(struct wf_tgt_shard *t, int stop_fd)
 {
 	struct epoll_event ev = {.events = EPOLLIN};
 	int efd = epoll_create1(EPOLL_CLOEXEC);
@@ -299,7 +353,7 @@ static int make_epoll(struct wf_target *t, int stop_fd)
 	return efd;
 }
 
-static bool stop_requested(struct wf_target *t, struct epoll_event *ev, int n)
+static bool stop_requested(struct wf_tgt_shard *t, struct epoll_event *ev, int n)
 {
 	for (int i = 0; i < n; i++)
 		if (ev[i].data.u32 == t->npgs)
@@ -322,7 +376,7 @@ static int wait_events(int efd, struct epoll_event *ev, int nev, int ms)
 	return n;
 }
 
-static int idle_wait(struct wf_target *t, int efd, struct epoll_event *ev, int nev)
+static int idle_wait(struct wf_tgt_shard *t, int efd, struct epoll_event *ev, int nev)
 {
 	int rc;
 
@@ -336,21 +390,37 @@ static int idle_wait(struct wf_target *t, int efd, struct epoll_event *ev, int n
 	return wait_events(efd, ev, nev, 1);
 }
 
-/* Stop taking commands, let what is in flight finish, then let hosts go. */
-static int drain(struct wf_target *t, int efd)
+/* Thread 0 owns the listeners: close them, then no handoff to any shard can follow. */
+static void stop_listening(struct wf_target *t)
 {
-	struct epoll_event ev[WF_CFG_LISTENS + 1];
-	bool busy, disconnected = false;
-	int rc;
-
-	wf_log_info(t->log, "stopping: %u I/O in flight, %u hosts", t->active_io, t->nconns);
-	t->stopping = true;
 	for (uint32_t i = 0; i < t->cfg->nlisten; i++) {
 		if (t->listeners[i])
 			wf_listener_close(t->listeners[i]);
 		t->listeners[i] = NULL;
 	}
+	atomic_store(&t->listeners_closed, true);
+}
+
+/*
+ * Stop taking commands, let what is in flight finish, then let hosts go. A
+ * shard is done once the listeners were closed before one of its polls (so
+ * that poll took in every connection handed to it) and no host is left.
+ */
+static int drain(struct wf_tgt_shard *t, int efd)
+{
+	struct wf_target *tg = t->target;
+	struct epoll_event ev[WF_CFG_LISTENS + 1];
+	bool busy, closed, disconnected = false;
+	int rc;
+
+	wf_log_info(t->log, "thread %u stopping: %u I/O in flight, %u hosts", t->index,
+		    t->active_io, atomic_load(&t->nconns));
+	t->stopping = true;
+	atomic_store(&tg->stopping, true);
+	if (!t->index)
+		stop_listening(tg);
 	for (;;) {
+		closed = atomic_load(&tg->listeners_closed);
 		rc = poll_once(t, &busy);
 		if (rc < 0)
 			return rc;
@@ -358,18 +428,20 @@ static int drain(struct wf_target *t, int efd)
 			wf_conn_disconnect_all(t);
 			disconnected = true;
 		}
-		if (disconnected && !t->nconns && !busy)
+		if (closed && disconnected && !atomic_load(&t->nconns) && !busy)
 			return 0;
 		if (!rc && !busy && (rc = idle_wait(t, efd, ev, WF_CFG_LISTENS)) < 0)
 			return rc;
 	}
 }
 
-static int flush_all(struct wf_target *t)
+static int flush_all(struct wf_tgt_shard *t)
 {
 	int rc, first = 0;
 
 	for (uint32_t i = 0; i < t->nvolumes; i++) {
+		if (!t->volumes[i].bdev)
+			continue;
 		rc = wf_bdev_sync_io(t->volumes[i].bdev, WF_BDEV_FLUSH, 0, 0, NULL);
 		if (rc && rc != -EOPNOTSUPP) {
 			wf_log_err(t->log, "volume %s: flush failed: %d", t->volumes[i].name, rc);
@@ -379,7 +451,8 @@ static int flush_all(struct wf_target *t)
 	return first;
 }
 
-int wf_target_run(struct wf_target *t, int stop_fd)
+/* One shard's thread: serve until the stop fd is readable, drain, flush. */
+static int shard_run(struct wf_tgt_shard *t, int stop_fd)
 {
 	struct epoll_event ev[WF_CFG_LISTENS + 1];
 	int efd, n, rc;
@@ -411,21 +484,90 @@ int wf_target_run(struct wf_target *t, int stop_fd)
 	rc = drain(t, efd);
 	if (!rc)
 		rc = flush_all(t);
-	if (!rc)
-		wf_log_info(t->log, "stopped cleanly");
 out:
 	close(efd);
 	return rc;
 }
 
+struct shard_arg {
+	struct wf_tgt_shard *shard;
+	int stop_fd;
+};
+
+static void *shard_main(void *p)
+{
+	struct shard_arg *a = p;
+
+	a->shard->rc = shard_run(a->shard, a->stop_fd);
+	if (a->shard->rc)
+		wf_log_err(a->shard->log, "thread %u: %s", a->shard->index,
+			   strerror(-a->shard->rc));
+	return NULL;
+}
+
+/* Start threads 1..N-1; @started says how many are running. */
+static int start_threads(struct wf_target *t, struct shard_arg *args, int stop_fd,
+			 uint32_t *started)
+{
+	int rc;
+
+	for (uint32_t i = 1; i < t->nshards; i++) {
+		args[i] = (struct shard_arg){t->shards[i], stop_fd};
+		rc = -pthread_create(&t->shards[i]->thread, NULL, shard_main, &args[i]);
+		if (rc)
+			return rc;
+		*started = i;
+	}
+	return 0;
+}
+
+int wf_target_run(struct wf_target *t, int stop_fd)
+{
+	struct shard_arg args[WF_CFG_THREADS];
+	uint32_t started = 0;
+	int rc;
+
+	rc = start_threads(t, args, stop_fd, &started);
+	if (rc) {
+		/* The threads that run stop with the rest: the stop fd is theirs to see. */
+		wf_log_err(t->log, "cannot start poll-group threads: %s", strerror(-rc));
+		atomic_store(&t->stopping, true);
+	}
+	if (!rc)
+		rc = shard_run(t->shards[0], stop_fd);
+	else
+		stop_listening(t);
+	for (uint32_t i = 1; i <= started; i++) {
+		pthread_join(t->shards[i]->thread, NULL);
+		if (!rc)
+			rc = t->shards[i]->rc;
+	}
+	if (!rc)
+		wf_log_info(t->log, "stopped cleanly");
+	return rc;
+}
+
 /* A device still busy here was left by a failed run; it is leaked, not freed under its I/O. */
-static void close_bdev(struct wf_target *t, struct wf_bdev *b)
+static void close_bdev(struct wf_tgt_shard *t, struct wf_bdev *b)
 {
 	const char *name = b->name;
 	int rc = wf_bdev_close(b);
 
 	if (rc)
 		wf_log_err(t->log, "%s: not closed: %s", name, strerror(-rc));
+}
+
+static void shard_destroy(struct wf_tgt_shard *t)
+{
+	for (uint32_t i = 0; i < t->npgs; i++)
+		pg_fini(&t->pgs[i]);
+	for (uint32_t i = 0; i < t->nvolumes; i++)
+		if (t->volumes[i].bdev)
+			close_bdev(t, t->volumes[i].bdev);
+	for (uint32_t i = 0; i < WF_CFG_DEVICES; i++)
+		if (t->devices[i])
+			close_bdev(t, t->devices[i]);
+	free(t);
 }
 
 void wf_target_destroy(struct wf_target *t)
@@ -435,12 +577,8 @@ void wf_target_destroy(struct wf_target *t)
 	for (uint32_t i = 0; i < WF_CFG_LISTENS; i++)
 		if (t->listeners[i])
 			wf_listener_close(t->listeners[i]);
-	for (uint32_t i = 0; i < t->npgs; i++)
-		pg_fini(&t->pgs[i]);
-	for (uint32_t i = 0; i < t->nvolumes; i++)
-		close_bdev(t, t->volumes[i].bdev);
-	for (uint32_t i = 0; i < WF_CFG_DEVICES; i++)
-		if (t->devices[i])
-			close_bdev(t, t->devices[i]);
+	/* Shard 0 last: it owns the transports and the ram mappings the others share. */
+	for (uint32_t i = t->nshards; i-- > 0;)
+		shard_destroy(t->shards[i]);
 	free(t);
 }

@@ -2,11 +2,17 @@
 /*
  * The target's insides, shared by its files: the per-volume descriptor that
  * connections point at, the per-poll-group pools, connections and requests.
- * Everything here belongs to the poll-group thread; nothing takes a lock.
+ * A shard is what one poll-group thread owns: its own device and volume
+ * stack, poll groups (one per transport kind), pools and connections; on
+ * the I/O path nothing takes a lock. Only admission crosses threads: thread
+ * 0's listeners count a connection into the shard they place it in, so
+ * those counters (and the stop flags) are atomics.
  */
 #ifndef WF_TARGET_PRIV_H
 #define WF_TARGET_PRIV_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -18,6 +24,7 @@
 #include "transport/transport.h"
 
 struct wf_target;
+struct wf_tgt_shard;
 struct wf_tgt_conn;
 struct wf_tgt_req;
 
@@ -33,6 +40,7 @@ struct wf_tgt_volume {
 	uint32_t max_blocks;
 	const char *name;
 };
+/* A volume absent from a shard (a mirror beyond thread 0) has bdev NULL. */
 
 /* What one connection may do with one volume; vol NULL: nothing. */
 struct wf_tgt_access {
@@ -55,8 +63,8 @@ enum { WF_TGT_BUF_SMALL = 0, WF_TGT_BUF_LARGE, WF_TGT_BUF_CLASSES };
 
 /* One poll group: its transport, its request pool and its registered data buffers. */
 struct wf_tgt_pg {
-	struct wf_target *target;
-	struct wf_transport *transport;
+	struct wf_tgt_shard *shard;
+	struct wf_transport *transport; /* shard 0's, shared by every shard's group */
 	struct wf_poll_group *pg;
 	struct wf_pool reqs;
 	char *bufmem; /* both classes, registered once, local access only */
@@ -120,19 +128,35 @@ struct wf_tgt_op {
 	void (*start)(struct wf_tgt_req *req);
 };
 
-struct wf_target {
+struct wf_tgt_shard {
+	struct wf_target *target;
+	uint32_t index; /* its thread: 0 is the caller of wf_target_run() */
 	const struct wf_config *cfg;
 	struct wf_log *log;
 	struct wf_bdev *devices[WF_CFG_DEVICES];
 	struct wf_tgt_volume volumes[WF_CFG_VOLUMES];
 	uint32_t nvolumes;
-	struct wf_tgt_pg pgs[WF_CFG_LISTENS]; /* one per transport kind */
+	struct wf_tgt_pg
+	    pgs[WF_CFG_LISTENS]; /* one per transport kind, same order in every shard */
 	uint32_t npgs;
-	struct wf_listener *listeners[WF_CFG_LISTENS];
 	struct wf_tgt_conn *conns;
-	uint32_t nconns; /* accepted or being accepted */
+	atomic_uint nconns; /* accepted (by thread 0) or being accepted */
 	uint32_t active_io;
 	bool stopping;
+	pthread_t thread;
+	int rc; /* what its run returned */
+};
+
+struct wf_target {
+	const struct wf_config *cfg;
+	struct wf_log *log;
+	struct wf_tgt_shard *shards[WF_CFG_THREADS];
+	uint32_t nshards;
+	struct wf_listener *listeners[WF_CFG_LISTENS]; /* in shard 0's poll groups */
+	uint32_t next_shard;			       /* round robin; thread 0 only */
+	atomic_uint nconns;			       /* over every shard */
+	atomic_bool stopping;
+	atomic_bool listeners_closed; /* no handoff to a shard can follow */
 };
 
 /* Accept or refuse a transport connection (listener handler). */
@@ -142,8 +166,8 @@ int wf_conn_request(struct wf_listener *l, const struct wf_conn_params *params,
 /* A request finished with @conn; free @conn if it is gone and idle. */
 void wf_conn_put(struct wf_tgt_conn *conn);
 
-/* Disconnect every host; their requests finish on their own. */
-void wf_conn_disconnect_all(struct wf_target *t);
+/* Disconnect every host of shard @t; their requests finish on their own. */
+void wf_conn_disconnect_all(struct wf_tgt_shard *t);
 
 /* Capsule receive handler: one request per capsule, advanced as far as it goes. */
 void wf_req_recv(struct wf_ep *ep, struct wf_rx *rx);

@@ -3,11 +3,13 @@
  * End to end: the real target (target/target.h, the library weftd runs) on
  * its own thread, and hosts that use libweft, over tcp on loopback or over
  * verbs in the rxe guest (--transport rdma, address from WEFT_RXE_ADDR).
- * Every wait is bounded by libweft's own timeouts; nothing is timed.
+ * -n N runs the target with N poll-group threads. Every wait is bounded by
+ * libweft's own timeouts; nothing is timed.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +23,7 @@
 #include "core/log.h"
 #include "target/config.h"
 #include "target/target.h"
+#include "target/target_priv.h"
 #include "tests/lib/check.h"
 #include "transport/transport.h"
 
@@ -64,6 +67,7 @@ static const char config_tail[] = "max_transfer 1M\n"
 struct env {
 	const char *transport; /* "tcp" or "rdma" */
 	const char *addr;
+	unsigned threads;
 	struct wf_log log;
 	struct wf_config cfg;
 	struct wf_target *target;
@@ -100,6 +104,7 @@ static void env_start(struct env *e)
 		      e->file);
 	for (int h = 0; h < NHOSTS; h++)
 		n += snprintf(text + n, sizeof(text) - (size_t)n, "allow h%02d main rw\n", h);
+	n += snprintf(text + n, sizeof(text) - (size_t)n, "threads %u\n", e->threads);
 	wf_log_init(&e->log, "target", WF_LOG_WARN, STDERR_FILENO);
 	wf_config_init(&e->cfg);
 	if (wf_config_parse(&e->cfg, text, (size_t)n, err, sizeof(err))) {
@@ -718,28 +723,120 @@ static void case_drain(struct env *e)
 	host_close(&a);
 }
 
+/* Every shard holds at least one of the connections open now: they were spread. */
+static void check_spread(struct env *e)
+{
+	WF_CHECK_EQ(e->target->nshards, e->threads);
+	for (uint32_t k = 0; k < e->target->nshards; k++)
+		WF_CHECK(atomic_load(&e->target->shards[k]->nconns) >= 1);
+}
+
+/*
+ * Hosts on different threads see one volume: what one writes through its
+ * thread's device instance, the next reads through another's.
+ */
+static void case_shared(struct env *e)
+{
+	struct host h[NHOSTS];
+	struct wf_vol *v[NHOSTS];
+	char id[16];
+	int n = (int)e->threads * 2;
+
+	for (int i = 0; i < n; i++) {
+		snprintf(id, sizeof(id), "h%02d", i);
+		host_open(e, id, 16, &h[i]);
+		v[i] = vol_open(&h[i], "main");
+	}
+	check_spread(e);
+	for (int i = 0; i < n; i++) {
+		struct host *w = &h[i], *r = &h[(i + 1) % n];
+		uint32_t bs = wf_vol_block_size(v[i]);
+		size_t len = 64 * (size_t)bs;
+		uint64_t lba = 100000 + (uint64_t)i * 64;
+		char *wb = aligned_alloc(4096, len), *rb = aligned_alloc(4096, len);
+
+		WF_CHECK(wb && rb);
+		stamp(wb, len, lba * bs, 77 + (uint64_t)i);
+		memset(rb, 0, len);
+		WF_CHECK_EQ(wf_qp_io(w->qp, v[i], WF_IO_WRITE, lba, 64, wb, 10), 0);
+		WF_CHECK_EQ(wf_qp_io(r->qp, v[(i + 1) % n], WF_IO_READ, lba, 64, rb, 10), 0);
+		check_stamp(rb, len, lba * bs, 77 + (uint64_t)i);
+		wf_qp_buf_release(w->qp, wb, len);
+		wf_qp_buf_release(r->qp, rb, len);
+		free(wb);
+		free(rb);
+	}
+	for (int i = 0; i < n; i++) {
+		wf_vol_close(v[i]);
+		host_close(&h[i]);
+	}
+}
+
+#define DRAIN_HOSTS 8
+
+/* Stop with I/O in flight from hosts on every thread: each drains, run() returns 0. */
+static void case_drainmany(struct env *e)
+{
+	struct host h[DRAIN_HOSTS];
+	struct wf_vol *v[DRAIN_HOSTS];
+	struct qd_io ios[DRAIN_HOSTS][16];
+	char *mem[DRAIN_HOSTS], id[16];
+
+	memset(ios, 0, sizeof(ios));
+	for (int i = 0; i < DRAIN_HOSTS; i++) {
+		snprintf(id, sizeof(id), "h%02d", i);
+		host_open(e, id, 16, &h[i]);
+		v[i] = vol_open(&h[i], "main");
+		mem[i] = wf_dma_alloc(h[i].qp, 16 * 4096);
+		WF_CHECK(mem[i] != NULL);
+	}
+	check_spread(e);
+	for (int i = 0; i < DRAIN_HOSTS; i++)
+		for (int j = 0; j < 16; j++)
+			WF_CHECK_EQ(wf_qp_submit(h[i].qp, v[i], WF_IO_WRITE,
+						 (uint64_t)(i * 16 + j) * 8, 8,
+						 mem[i] + (size_t)j * 4096, 0, qd_cb, &ios[i][j]),
+				    0);
+	env_stop(e);
+	for (int i = 0; i < DRAIN_HOSTS; i++) {
+		while (wf_qp_outstanding(h[i].qp))
+			WF_CHECK(wf_qp_poll(h[i].qp, 100) >= 0);
+		for (int j = 0; j < 16; j++)
+			WF_CHECK(ios[i][j].done &&
+				 (ios[i][j].status == 0 || ios[i][j].status == -ECANCELED ||
+				  ios[i][j].status == -ECONNRESET));
+		wf_dma_free(h[i].qp, mem[i]);
+		wf_vol_close(v[i]);
+		host_close(&h[i]);
+	}
+}
+
 struct test_case {
 	const char *name;
 	void (*fn)(struct env *e);
 };
 
 static const struct test_case cases[] = {
-    {"opcodes", case_opcodes}, {"sizes", case_sizes}, {"span", case_span},
-    {"qd", case_qd},	       {"hosts", case_hosts}, {"bad", case_bad},
+    {"opcodes", case_opcodes}, {"sizes", case_sizes},
+    {"span", case_span},       {"qd", case_qd},
+    {"hosts", case_hosts},     {"bad", case_bad},
     {"threads", case_threads}, {"drain", case_drain},
+    {"shared", case_shared},   {"drainmany", case_drainmany},
 };
 
 int main(int argc, char **argv)
 {
-	struct env e = {.transport = "tcp", .addr = "127.0.0.1"};
+	struct env e = {.transport = "tcp", .addr = "127.0.0.1", .threads = 1};
 	const char *which = "all";
 	int c;
 
-	while ((c = getopt(argc, argv, "t:c:")) != -1) {
+	while ((c = getopt(argc, argv, "t:c:n:")) != -1) {
 		if (c == 't')
 			e.transport = optarg;
 		else if (c == 'c')
 			which = optarg;
+		else if (c == 'n')
+			e.threads = (unsigned)atoi(optarg);
 		else
 			return 2;
 	}
@@ -752,7 +849,7 @@ int main(int argc, char **argv)
 			continue;
 		env_start(&e);
 		cases[i].fn(&e);
-		if (cases[i].fn != case_drain)
+		if (cases[i].fn != case_drain && cases[i].fn != case_drainmany)
 			env_stop(&e);
 		printf("e2e %s %s: ok\n", e.transport, cases[i].name);
 	}
