@@ -12,6 +12,7 @@ static const char good[] = "# a comment\n"
 			   "\n"
 			   "max_transfer 256K\n"
 			   "queue_depth 64\n"
+			   "threads 4\n"
 			   "device d0 ram 64M\n"
 			   "device d1 file /tmp/x.img 1G 4096\n"
 			   "device d2 null 1G\n"
@@ -62,6 +63,9 @@ int main(void)
 	WF_CHECK(cfg.allows[0].rw && !cfg.allows[1].rw);
 	WF_CHECK_EQ(cfg.max_transfer, 256u << 10);
 	WF_CHECK_EQ(cfg.queue_depth, 64);
+	WF_CHECK_EQ(cfg.threads, 4);
+	wf_config_init(&cfg);
+	WF_CHECK_EQ(cfg.threads, 1);
 
 	WF_CHECK_EQ(wf_config_size("4K", &sz), 0);
 	WF_CHECK_EQ(sz, 4096);
@@ -90,6 +94,8 @@ int main(void)
 	refused("listen udp 127.0.0.1 1\n", "line 1: transport 'udp'");
 	refused("listen tcp 127.0.0.1 70000\n", "line 1: port '70000'");
 	refused("queue_depth 0\n", "line 1: queue_depth '0'");
+	refused("threads 0\n", "line 1: threads '0'");
+	refused("threads 65\n", "line 1: threads '65'");
 	refused(BASE, "no volume line");
 	refused("device d0 ram 1M\nvolume v linear d0\n", "no listen line");
 	refused(BASE "device d1 ram 1M 4096\nvolume v concat d0 d1\n", "mixes block sizes");
