@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # weftd and weft as a user runs them: --check on good and broken configs,
 # then a served RAM volume, weft list/write/read/verify/perf against it, and
-# SIGTERM, after which weftd must exit 0. Usage: weftd_test.sh WEFTD WEFT
+# SIGTERM, after which weftd must exit 0. Usage: weftd_test.sh WEFTD WEFT [THREADS]
+# With THREADS > 1 each weft command is a new host on the next poll-group
+# thread, so a write and its read back go through different threads.
 set -euo pipefail
 weftd=$1
 weft=$2
+threads=${3:-1}
 dir=$(mktemp -d)
 pid=
 cleanup() {
@@ -23,6 +26,7 @@ device r0 ram 32M
 device r1 ram 32M
 volume v1 linear r0
 allow weft-cli v1 rw
+threads $threads
 CONF
 "$weftd" --check "$dir/good.conf" | grep -q ': ok:' || fail "--check refused a good file"
 
