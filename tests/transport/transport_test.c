@@ -1177,14 +1177,15 @@ static void case_cycles(struct env *e)
 
 struct ho;
 
-/* A target connection of the handoff case; lives on the group its request chose. */
+/*
+ * A target connection of the handoff case; lives on the group its request
+ * chose. It echoes like any srv_conn (first, so the ctx serves srv_recv too)
+ * but is never on the env's list, which belongs to the main thread.
+ */
 struct ho_conn {
+	struct srv_conn sc;
 	struct ho *ho;
 	int grp; /* 0: the listener's group (main thread), 1: group B (its own thread) */
-	struct wf_xfer x[ECHO_SLOTS];
-	int free[ECHO_SLOTS];
-	int nfree;
-	char *bufs;
 };
 
 struct ho {
@@ -1204,34 +1205,13 @@ static void ho_on_owner(struct ho_conn *hc, struct wf_ep *ep)
 	WF_CHECK(wf_ep_poll_group(ep) == hc->ho->pg[hc->grp]);
 }
 
-static void ho_echo_done(struct wf_xfer *x, int status)
-{
-	struct ho_conn *hc = x->arg;
-
-	(void)status;
-	hc->free[hc->nfree++] = (int)(x - hc->x);
-}
-
 static void ho_recv(struct wf_ep *ep, struct wf_rx *rx)
 {
 	struct ho_conn *hc = wf_ep_ctx(ep);
-	uint32_t cap = hc->ho->e->opts.capsule_size;
-	struct wf_xfer *x;
-	int slot;
 
 	ho_on_owner(hc, ep);
-	WF_CHECK(hc->nfree > 0);
-	slot = hc->free[--hc->nfree];
-	x = &hc->x[slot];
-	memcpy(hc->bufs + (size_t)slot * cap, rx->data, rx->len);
-	*x = (struct wf_xfer){.op = WF_XFER_SEND,
-			      .buf = hc->bufs + (size_t)slot * cap,
-			      .len = rx->len,
-			      .done = ho_echo_done,
-			      .arg = hc};
-	wf_rx_release(rx);
-	WF_CHECK_EQ(wf_ep_post(ep, x), 0);
 	atomic_fetch_add(&hc->ho->echoed[hc->grp], 1);
+	srv_recv(ep, rx);
 }
 
 static void ho_event(struct wf_ep *ep, enum wf_ep_event ev, int status)
@@ -1246,9 +1226,9 @@ static void ho_event(struct wf_ep *ep, enum wf_ep_event ev, int status)
 		return;
 	}
 	WF_CHECK_EQ(ev, WF_EP_DISCONNECTED);
-	WF_CHECK_EQ(hc->nfree, ECHO_SLOTS);
+	WF_CHECK_EQ(hc->sc.nfree, ECHO_SLOTS);
 	atomic_fetch_add(&ho->gone[hc->grp], 1);
-	free(hc->bufs);
+	free(hc->sc.bufs);
 	free(hc);
 }
 
@@ -1267,11 +1247,12 @@ static int ho_request(struct wf_listener *l, const struct wf_conn_params *params
 	WF_CHECK(hc);
 	hc->ho = ho;
 	hc->grp = ho->requests++ % 2;
-	hc->bufs = malloc((size_t)ECHO_SLOTS * ho->e->opts.capsule_size);
-	WF_CHECK(hc->bufs);
+	hc->sc.env = ho->e;
+	hc->sc.bufs = malloc((size_t)ECHO_SLOTS * ho->e->opts.capsule_size);
+	WF_CHECK(hc->sc.bufs);
 	for (int i = 0; i < ECHO_SLOTS; i++)
-		hc->free[i] = i;
-	hc->nfree = ECHO_SLOTS;
+		hc->sc.free[i] = i;
+	hc->sc.nfree = ECHO_SLOTS;
 	*pg = ho->pg[hc->grp];
 	*h = &ho_handlers;
 	*ctx = hc;
