@@ -529,7 +529,10 @@ int wf_target_run(struct wf_target *t, int stop_fd)
 
 	rc = start_threads(t, args, stop_fd, &started);
 	if (rc) {
-		/* The threads that run stop with the rest: the stop fd is theirs to see. */
+		/*
+		 * Threads already running cannot be told otherwise: they stop when
+		 * the stop fd becomes readable, and only then does this return.
+		 */
 		wf_log_err(t->log, "cannot start poll-group threads: %s", strerror(-rc));
 		atomic_store(&t->stopping, true);
 	}
