@@ -37,7 +37,7 @@ enum wf_verbs_tag {
 /* Outstanding RDMA READs we ask for, capped by the device. */
 #define WF_VERBS_RD_DEPTH 16
 /* Busy polls between looks at the CM channel, which costs a syscall. */
-#define WF_VERBS_CM_INTERVAL 64
+#define WF_VERBS_CM_INTERVAL 1024
 
 struct wf_verbs_transport {
 	struct wf_transport base;
