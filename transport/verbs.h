@@ -80,7 +80,6 @@ struct wf_verbs_ep {
 	struct rdma_cm_id *id;
 	struct ibv_qp *qp;
 	enum wf_verbs_ep_state state;
-	bool active;	      /* we connected (vs. accepted) */
 	bool announced;	      /* the owner saw WF_EP_CONNECTED */
 	bool dirty;	      /* on the group's list of endpoints with work to post */
 	bool drain_failed;    /* no drain WR could be posted: finish from the expiry check */
@@ -141,11 +140,14 @@ struct wf_verbs_pg {
 	struct ibv_mr *rx_mr;
 	struct ibv_recv_wr *repost; /* released receive buffers, reposted in one call */
 
+	/* qp_num -> endpoint, for receive completions, which name only the QP. */
+	struct wf_verbs_ep **qpn_slot;
+	uint32_t qpn_mask, qpn_count;
+
 	struct wf_verbs_ep *eps;
 	struct wf_verbs_ep *dirty;
 	struct wf_verbs_listener **listeners;
 	unsigned nlisteners;
-	bool destroying;
 
 	/* Accepts other groups handed to this one; the only cross-thread state. */
 	int kickfd; /* eventfd in epfd: a handoff is waiting */
@@ -199,6 +201,12 @@ void wf_verbs_ep_connect_failed(struct wf_verbs_ep *ep, int status);
 void wf_verbs_ep_mark_dirty(struct wf_verbs_ep *ep);
 
 /* verbs_pg.c */
+
+/* Index @ep's new QP by its number, so completions find it in O(1). */
+int wf_verbs_pg_map_qp(struct wf_verbs_pg *pg, struct wf_verbs_ep *ep);
+
+/* Drop @ep's QP from the index before the QP is destroyed. */
+void wf_verbs_pg_unmap_qp(struct wf_verbs_pg *pg, struct wf_verbs_ep *ep);
 
 /* Remove @ep from @pg's endpoint list. */
 void wf_verbs_pg_unlink(struct wf_verbs_pg *pg, struct wf_verbs_ep *ep);

@@ -63,7 +63,6 @@ struct wf_verbs_ep *wf_verbs_ep_alloc(struct wf_verbs_pg *pg, bool active)
 		return NULL;
 	ep->pg = pg;
 	ep->base.pg = &pg->base;
-	ep->active = active;
 	ep->state = active ? WF_VERBS_EP_RESOLVING : WF_VERBS_EP_ACCEPTING;
 	ep->next = pg->eps;
 	pg->eps = ep;
@@ -86,8 +85,6 @@ int wf_verbs_ep_create_qp(struct wf_verbs_ep *ep, uint32_t queue_depth)
 
 	if ((int)sq > a->max_qp_wr)
 		sq = (uint32_t)a->max_qp_wr;
-	if (pg->cq_used == 0)
-		pg->cq_used = (int)pg->t->base.opts.srq_depth;
 	if (pg->cq_used + (int)sq > pg->cq_size)
 		return -EBUSY;
 	qa.cap.max_send_wr = sq;
@@ -98,6 +95,11 @@ int wf_verbs_ep_create_qp(struct wf_verbs_ep *ep, uint32_t queue_depth)
 			return -errno;
 	}
 	ep->qp = ep->id->qp;
+	if (wf_verbs_pg_map_qp(pg, ep)) {
+		rdma_destroy_qp(ep->id);
+		ep->qp = NULL;
+		return -ENOMEM;
+	}
 	ep->sq_max = qa.cap.max_send_wr - 1;
 	ep->max_inline = qa.cap.max_inline_data;
 	ep->cq_share = sq;
@@ -343,6 +345,7 @@ static void ep_free(struct wf_verbs_ep *ep)
 	struct wf_verbs_pg *pg = ep->pg;
 
 	if (ep->qp) {
+		wf_verbs_pg_unmap_qp(pg, ep);
 		rdma_destroy_qp(ep->id);
 		pg->cq_used -= (int)ep->cq_share;
 	}

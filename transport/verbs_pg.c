@@ -138,6 +138,7 @@ static int queues_setup(struct wf_verbs_pg *pg)
 		return ret;
 	/* Room for every receive plus every endpoint's send queue; see admission in cm. */
 	pg->cq_size = t->attr.max_cqe;
+	pg->cq_used = (int)t->base.opts.srq_depth;
 	pg->cq = ibv_create_cq(t->verbs, pg->cq_size, pg, pg->cc, 0);
 	if (!pg->cq)
 		return -errno;
@@ -186,6 +187,7 @@ static void pg_free(struct wf_verbs_pg *pg)
 	queues_teardown(pg);
 	numa_zfree(pg->t->numa_node, pg->rx_buf, rx_buf_len(pg));
 	free(pg->rx);
+	free(pg->qpn_slot);
 	free(pg->listeners);
 	free(pg);
 }
@@ -282,12 +284,79 @@ static int cm_round(struct wf_verbs_pg *pg)
 	return n + wf_verbs_cm_process(pg);
 }
 
-/* The endpoint whose QP has @qp_num; endpoints per group are few, completions many. */
+static uint32_t qpn_home(const struct wf_verbs_pg *pg, uint32_t qp_num)
+{
+	return (qp_num * 2654435761u) & pg->qpn_mask;
+}
+
+static void qpn_place(struct wf_verbs_pg *pg, struct wf_verbs_ep *ep)
+{
+	uint32_t i = qpn_home(pg, ep->qp->qp_num);
+
+	while (pg->qpn_slot[i])
+		i = (i + 1) & pg->qpn_mask;
+	pg->qpn_slot[i] = ep;
+}
+
+/* Rebuild the index at @cap slots from the endpoints that have a QP. */
+static int qpn_grow(struct wf_verbs_pg *pg, uint32_t cap)
+{
+	struct wf_verbs_ep **slot = calloc(cap, sizeof(*slot));
+
+	if (!slot)
+		return -ENOMEM;
+	free(pg->qpn_slot);
+	pg->qpn_slot = slot;
+	pg->qpn_mask = cap - 1;
+	pg->qpn_count = 0;
+	for (struct wf_verbs_ep *ep = pg->eps; ep; ep = ep->next) {
+		if (ep->qp) {
+			qpn_place(pg, ep);
+			pg->qpn_count++;
+		}
+	}
+	return 0;
+}
+
+int wf_verbs_pg_map_qp(struct wf_verbs_pg *pg, struct wf_verbs_ep *ep)
+{
+	uint32_t cap = pg->qpn_mask + 1;
+
+	/* At most half full, so probes stay short; growing indexes @ep with the rest. */
+	if (!pg->qpn_slot || 2 * (pg->qpn_count + 1) > cap)
+		return qpn_grow(pg, pg->qpn_slot ? 2 * cap : 16);
+	qpn_place(pg, ep);
+	pg->qpn_count++;
+	return 0;
+}
+
+void wf_verbs_pg_unmap_qp(struct wf_verbs_pg *pg, struct wf_verbs_ep *ep)
+{
+	uint32_t i = qpn_home(pg, ep->qp->qp_num);
+
+	while (pg->qpn_slot[i] && pg->qpn_slot[i] != ep)
+		i = (i + 1) & pg->qpn_mask;
+	if (!pg->qpn_slot[i])
+		return;
+	pg->qpn_slot[i] = NULL;
+	pg->qpn_count--;
+	/* Place the rest of the probe cluster again so no lookup stops at the hole. */
+	for (i = (i + 1) & pg->qpn_mask; pg->qpn_slot[i]; i = (i + 1) & pg->qpn_mask) {
+		struct wf_verbs_ep *moved = pg->qpn_slot[i];
+
+		pg->qpn_slot[i] = NULL;
+		qpn_place(pg, moved);
+	}
+}
+
+/* The endpoint whose QP has @qp_num: one hashed probe per completion. */
 static struct wf_verbs_ep *ep_by_qpn(struct wf_verbs_pg *pg, uint32_t qp_num)
 {
-	for (struct wf_verbs_ep *ep = pg->eps; ep; ep = ep->next)
-		if (ep->qp && ep->qp->qp_num == qp_num)
-			return ep;
+	if (!pg->qpn_slot)
+		return NULL;
+	for (uint32_t i = qpn_home(pg, qp_num); pg->qpn_slot[i]; i = (i + 1) & pg->qpn_mask)
+		if (pg->qpn_slot[i]->qp->qp_num == qp_num)
+			return pg->qpn_slot[i];
 	return NULL;
 }
 
@@ -518,6 +587,5 @@ void wf_verbs_pg_destroy(struct wf_poll_group *p)
 			break;
 	if (pg->eps)
 		wf_log_err(wf_verbs_log(pg), "verbs: endpoints did not drain; leaking them");
-	pg->destroying = true;
 	pg_free(pg);
 }
