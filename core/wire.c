@@ -114,6 +114,20 @@ static enum wf_status check_admin(const struct wf_cmd *c)
 		return c->inline_len == 0 && has_keyed_data(c) && c->data.len >= WF_VOLUME_INFO_SIZE
 			   ? WF_SC_SUCCESS
 			   : WF_SC_INVALID_DATA;
+	case WF_OP_AUTH_CHALLENGE:
+		if (c->volume)
+			return WF_SC_INVALID_FIELD;
+		return c->inline_len == WF_AUTH_NONCE_SIZE && has_keyed_data(c) &&
+			       c->data.len >= WF_AUTH_ANSWER_SIZE
+			   ? WF_SC_SUCCESS
+			   : WF_SC_INVALID_DATA;
+	case WF_OP_AUTH_REPLY:
+		if (c->volume)
+			return WF_SC_INVALID_FIELD;
+		return c->inline_len == WF_AUTH_PROOF_SIZE && c->data.len == 0 &&
+			       c->data.addr == 0 && c->data.key == 0
+			   ? WF_SC_SUCCESS
+			   : WF_SC_INVALID_DATA;
 	default: /* WF_OP_LIST_VOLUMES */
 		if (c->volume)
 			return WF_SC_INVALID_FIELD;
@@ -176,6 +190,8 @@ enum wf_status wf_cmd_decode(const void *buf, size_t len, uint32_t max_inline, s
 	case WF_OP_KEEP_ALIVE:
 	case WF_OP_IDENTIFY:
 	case WF_OP_LIST_VOLUMES:
+	case WF_OP_AUTH_CHALLENGE:
+	case WF_OP_AUTH_REPLY:
 		return check_admin(out);
 	case WF_OP_READ:
 	case WF_OP_WRITE:
@@ -275,6 +291,28 @@ enum wf_status wf_volume_info_decode(const void *buf, size_t len, struct wf_volu
 	return WF_SC_SUCCESS;
 }
 
+void wf_auth_answer_encode(const struct wf_auth_answer *a, void *buf)
+{
+	uint8_t *p = buf;
+
+	memset(p, 0, WF_AUTH_ANSWER_SIZE);
+	memcpy(p, a->nonce, WF_AUTH_NONCE_SIZE);
+	memcpy(p + 32, a->proof, WF_AUTH_PROOF_SIZE);
+	put64(p + 64, a->token);
+}
+
+enum wf_status wf_auth_answer_decode(const void *buf, size_t len, struct wf_auth_answer *out)
+{
+	const uint8_t *p = buf;
+
+	if (len < WF_AUTH_ANSWER_SIZE || get64(p + 72))
+		return WF_SC_INVALID_DATA;
+	memcpy(out->nonce, p, WF_AUTH_NONCE_SIZE);
+	memcpy(out->proof, p + 32, WF_AUTH_PROOF_SIZE);
+	out->token = get64(p + 64);
+	return WF_SC_SUCCESS;
+}
+
 static const char *const status_names[WF_SC_MAX_] = {
     [WF_SC_SUCCESS] = "success",
     [WF_SC_MALFORMED] = "malformed capsule",
@@ -293,6 +331,8 @@ static const char *const status_names[WF_SC_MAX_] = {
     [WF_SC_INTERNAL] = "internal target error",
     [WF_SC_BUSY] = "target busy",
     [WF_SC_ABORTED] = "command aborted",
+    [WF_SC_AUTH_REQUIRED] = "authentication required",
+    [WF_SC_AUTH_FAILED] = "authentication failed",
 };
 
 const char *wf_status_str(enum wf_status s)
@@ -311,6 +351,10 @@ const char *wf_opcode_str(uint8_t opcode)
 		return "identify";
 	case WF_OP_LIST_VOLUMES:
 		return "list-volumes";
+	case WF_OP_AUTH_CHALLENGE:
+		return "auth-challenge";
+	case WF_OP_AUTH_REPLY:
+		return "auth-reply";
 	case WF_OP_READ:
 		return "read";
 	case WF_OP_WRITE:

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <infiniband/verbs.h>
+#include <openssl/crypto.h>
 
 #include "initiator/lib_priv.h"
 
@@ -51,6 +52,13 @@ static bool rdma_device_present(void)
 	return n > 0;
 }
 
+static void host_free(struct wf_host *h)
+{
+	pthread_mutex_destroy(&h->lock);
+	OPENSSL_cleanse(h, sizeof(*h));
+	free(h);
+}
+
 int wf_host_open(const struct wf_host_opts *o, struct wf_host **out)
 {
 	struct wf_host *h;
@@ -59,14 +67,27 @@ int wf_host_open(const struct wf_host_opts *o, struct wf_host **out)
 	if (!o->addr || !o->host_id || !o->host_id[0] || strlen(o->host_id) >= WF_HOST_NAME_MAX ||
 	    strlen(o->addr) >= sizeof(h->addr) || !o->queue_depth || o->queue_depth > 1024)
 		return -EINVAL;
+	if (o->secret &&
+	    (strlen(o->secret) < WF_AUTH_SECRET_MIN || strlen(o->secret) > WF_AUTH_SECRET_MAX))
+		return -EINVAL;
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return -ENOMEM;
+	rc = pthread_mutex_init(&h->lock, NULL);
+	if (rc) {
+		free(h);
+		return -rc;
+	}
+	if (o->secret) {
+		h->secret_len = strlen(o->secret);
+		memcpy(h->secret, o->secret, h->secret_len);
+	}
 	h->opts = *o;
 	snprintf(h->addr, sizeof(h->addr), "%s", o->addr);
 	snprintf(h->host_id, sizeof(h->host_id), "%s", o->host_id);
 	h->opts.addr = h->addr;
 	h->opts.host_id = h->host_id;
+	h->opts.secret = NULL; /* the copy above is the only one we keep */
 	wf_log_init(&h->log, "libweft", WF_LOG_WARN, STDERR_FILENO);
 	if (!o->transport || !strcmp(o->transport, "auto")) {
 		rc = open_kind(h, rdma_device_present() ? "verbs" : "tcp");
@@ -78,7 +99,7 @@ int wf_host_open(const struct wf_host_opts *o, struct wf_host **out)
 		rc = -EINVAL;
 	}
 	if (rc) {
-		free(h);
+		host_free(h);
 		return rc;
 	}
 	*out = h;
@@ -90,7 +111,7 @@ void wf_host_close(struct wf_host *h)
 	if (!h)
 		return;
 	wf_transport_destroy(h->transport);
-	free(h);
+	host_free(h);
 }
 
 const char *wf_host_transport(const struct wf_host *h)
@@ -118,6 +139,8 @@ int wf_status_errno(unsigned status)
 	    [WF_SC_INTERNAL] = -EREMOTEIO,
 	    [WF_SC_BUSY] = -EBUSY,
 	    [WF_SC_ABORTED] = -ECANCELED,
+	    [WF_SC_AUTH_REQUIRED] = -ENOKEY,
+	    [WF_SC_AUTH_FAILED] = -EKEYREJECTED,
 	};
 
 	return status < WF_SC_MAX_ ? map[status] : -EREMOTEIO;

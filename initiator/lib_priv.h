@@ -3,12 +3,14 @@
 #ifndef WF_INITIATOR_LIB_PRIV_H
 #define WF_INITIATOR_LIB_PRIV_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include <weft/weft.h>
 #include <weft/wire.h>
 
+#include "core/auth.h"
 #include "transport/mr_cache.h"
 #include "transport/transport.h"
 
@@ -20,6 +22,10 @@ struct wf_host {
 	char host_id[WF_HOST_NAME_MAX];
 	struct wf_transport *transport;
 	struct wf_log log;
+	uint8_t secret[WF_AUTH_SECRET_MAX];
+	size_t secret_len;		 /* 0: no secret, the target must not ask for one */
+	pthread_mutex_t lock;		 /* queue pairs of several threads share the session */
+	struct wf_auth_cli_session sess; /* what the next queue pair resumes */
 };
 
 /* One command in flight; its index is the command id. */
@@ -29,6 +35,7 @@ struct wf_slot {
 	wf_io_cb cb;
 	void *arg;
 	struct wf_mr *cached; /* from the registration cache, put back at completion */
+	uint64_t *result;     /* where the completion's result goes, if anyone asked */
 	bool busy;
 	bool sent, answered; /* both needed before the slot is reused */
 	int status;
@@ -53,6 +60,7 @@ struct wf_qp {
 	struct wf_slot *slots;
 	struct wf_slot *free;
 	uint8_t *capsules;
+	uint64_t token;	    /* the session's, carried by every command; 0 without a secret */
 	uint8_t *admin_buf; /* registered scratch for IDENTIFY and LIST_VOLUMES answers */
 	struct wf_mr *admin_mr;
 };
@@ -80,5 +88,12 @@ uint64_t wf_lib_now_ms(void);
 
 /* Run an admin command to completion within the host's timeout. */
 int wf_qp_admin(struct wf_qp *qp, struct wf_cmd *c, const void *inline_data);
+
+/* wf_qp_admin(), also returning the completion's result in *@result. */
+int wf_qp_admin_result(struct wf_qp *qp, struct wf_cmd *c, const void *inline_data,
+		       uint64_t *result);
+
+/* After CONNECT answered @connect_result: authenticate if either side has a secret. */
+int wf_qp_auth(struct wf_qp *qp, uint64_t connect_result);
 
 #endif /* WF_INITIATOR_LIB_PRIV_H */

@@ -26,6 +26,7 @@ static void slot_finish(struct wf_slot *s)
 	if (s->cached)
 		wf_mr_cache_put(qp->cache, s->cached);
 	s->cached = NULL;
+	s->result = NULL;
 	s->cb = NULL;
 	s->busy = false;
 	s->next_free = qp->free;
@@ -65,6 +66,8 @@ static void qp_recv(struct wf_ep *ep, struct wf_rx *rx)
 	s = &qp->slots[cpl.cid];
 	s->answered = true;
 	s->status = wf_status_errno(cpl.status);
+	if (s->result)
+		*s->result = cpl.result;
 	if (s->sent)
 		slot_finish(s);
 }
@@ -117,6 +120,9 @@ int wf_qp_send_cmd(struct wf_qp *qp, struct wf_cmd *c, const void *inline_data,
 		return -EAGAIN;
 	c->cid = (uint16_t)(s - qp->slots);
 	c->version = WF_WIRE_VERSION;
+	/* AUTH_CHALLENGE's token names the session to resume; all others carry ours. */
+	if (c->opcode != WF_OP_AUTH_CHALLENGE)
+		c->token = qp->token;
 	wf_cmd_encode(c, s->capsule);
 	if (c->inline_len)
 		memcpy(s->capsule + WF_CMD_SIZE, inline_data, c->inline_len);
@@ -156,6 +162,12 @@ void wf_lib_wait_done(void *arg, int status)
 
 int wf_qp_admin(struct wf_qp *qp, struct wf_cmd *c, const void *inline_data)
 {
+	return wf_qp_admin_result(qp, c, inline_data, NULL);
+}
+
+int wf_qp_admin_result(struct wf_qp *qp, struct wf_cmd *c, const void *inline_data,
+		       uint64_t *result)
+{
 	struct wf_lib_wait w = {0};
 	uint64_t deadline = wf_lib_now_ms() + (uint64_t)qp->host->opts.timeout_ms;
 	bool gave_up = false;
@@ -166,6 +178,7 @@ int wf_qp_admin(struct wf_qp *qp, struct wf_cmd *c, const void *inline_data)
 			return -EIO;
 	if (rc)
 		return rc;
+	qp->slots[c->cid].result = result;
 	while (!w.done) {
 		if (wf_lib_now_ms() > deadline && !gave_up && qp->ep) {
 			/* The target might still write the admin buffer: take the queue down. */
@@ -218,6 +231,7 @@ static int qp_connect(struct wf_qp *qp)
 	struct wf_connect_data d = {.queue_depth = (uint16_t)qp->depth};
 	uint8_t data[WF_CONNECT_DATA_SIZE];
 	struct wf_cmd c = {.opcode = WF_OP_CONNECT, .inline_len = WF_CONNECT_DATA_SIZE};
+	uint64_t result = 0;
 	int rc;
 
 	snprintf(params.host_id, sizeof(params.host_id), "%s", h->host_id);
@@ -233,7 +247,10 @@ static int qp_connect(struct wf_qp *qp)
 	qp->max_inline = wf_ep_params(qp->ep)->capsule_size - WF_CMD_SIZE;
 	snprintf(d.host, sizeof(d.host), "%s", h->host_id);
 	wf_connect_data_encode(&d, data);
-	return wf_qp_admin(qp, &c, data);
+	rc = wf_qp_admin_result(qp, &c, data, &result);
+	if (rc)
+		return rc;
+	return wf_qp_auth(qp, result);
 }
 
 static void qp_free(struct wf_qp *qp)

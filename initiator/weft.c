@@ -6,7 +6,9 @@
  *   weft [options] write VOLUME [--lba N] [--file F]               (stdin by default)
  *   weft [options] verify VOLUME [--blocks N] [--gen G] [--qd N]
  *   weft [options] perf VOLUME [--qd N] [--size BYTES] [--pattern P] [--time S] [--json]
- * Options: --addr A --port P --transport auto|rdma|tcp --host ID.
+ * Options: --addr A --port P --transport auto|rdma|tcp --host ID --secret-file F.
+ * The secret is the first line of F, or $WEFT_SECRET; never an argument,
+ * since arguments are visible to every user through ps.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -21,6 +23,7 @@
 #define CHUNK_BLOCKS 64
 #define HIST_US	     65536 /* latency histogram: 1 us buckets, the last one open */
 #define VERIFY_MAGIC 0x77656674u
+#define SECRET_LINE  256
 
 struct cli {
 	struct wf_host_opts o;
@@ -33,6 +36,8 @@ struct cli {
 	struct wf_qp *qp;
 	struct wf_vol *v;
 	uint8_t *want; /* one block, what verify expects */
+	const char *secret_file;
+	char secret[SECRET_LINE];
 };
 
 static uint64_t now_ns(void)
@@ -49,10 +54,38 @@ static int fail(const char *what, int rc)
 	return 1;
 }
 
+/* The secret: the first line of --secret-file, else $WEFT_SECRET, else none. */
+static int load_secret(struct cli *c)
+{
+	const char *env = getenv("WEFT_SECRET");
+	FILE *f;
+
+	if (!c->secret_file) {
+		if (env && *env)
+			c->o.secret = env;
+		return 0;
+	}
+	f = fopen(c->secret_file, "re");
+	if (!f)
+		return -errno;
+	if (!fgets(c->secret, sizeof(c->secret), f))
+		c->secret[0] = '\0';
+	fclose(f);
+	c->secret[strcspn(c->secret, "\r\n")] = '\0';
+	c->o.secret = c->secret;
+	return 0;
+}
+
 static int cli_connect(struct cli *c, const char *volume)
 {
-	int rc = wf_host_open(&c->o, &c->h);
+	int rc = load_secret(c);
 
+	if (rc)
+		return fail(c->secret_file, rc);
+	rc = wf_host_open(&c->o, &c->h);
+
+	if (rc == -EINVAL && c->o.secret)
+		return fail("secret (16 to 128 bytes)", rc);
 	if (rc)
 		return fail("transport", rc);
 	rc = wf_qp_open(c->h, &c->qp);
@@ -425,6 +458,7 @@ static int cmd_perf(struct cli *c)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: weft [--addr A] [--port P] [--transport auto|rdma|tcp] [--host ID]\n"
+		   "            [--secret-file F]   (else $WEFT_SECRET)\n"
 		   "            list | read VOL | write VOL | verify VOL | perf VOL\n"
 		   "  read/write: [--lba N] [--blocks N] [--file F]   (stdout/stdin by default)\n"
 		   "  verify:     [--lba N] [--blocks N] [--gen G] [--qd N]\n"
@@ -455,6 +489,7 @@ static int parse_args(struct cli *c, int argc, char **argv)
 	    {"port", required_argument, NULL, 'p'},
 	    {"transport", required_argument, NULL, 't'},
 	    {"host", required_argument, NULL, 'H'},
+	    {"secret-file", required_argument, NULL, 'S'},
 	    {"lba", required_argument, NULL, 'l'},
 	    {"blocks", required_argument, NULL, 'b'},
 	    {"file", required_argument, NULL, 'f'},
@@ -472,7 +507,7 @@ static int parse_args(struct cli *c, int argc, char **argv)
 
 	while ((o = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		if (o == 'a' || o == 't' || o == 'H' || o == 'f' || o == 'P' || o == 'j' ||
-		    o == 'h')
+		    o == 'h' || o == 'S')
 			v = 0;
 		else if (o == '?' || parse_num(optarg, &v))
 			return -EINVAL;
@@ -488,6 +523,9 @@ static int parse_args(struct cli *c, int argc, char **argv)
 			break;
 		case 'H':
 			c->o.host_id = optarg;
+			break;
+		case 'S':
+			c->secret_file = optarg;
 			break;
 		case 'l':
 			c->lba = v;

@@ -54,13 +54,14 @@ static void start_connect(struct wf_tgt_req *req)
 	conn->connected = true;
 	conn->queue_depth = d.queue_depth;
 	req->result = d.queue_depth;
+	wf_tgt_auth_connect(conn, &req->result);
 	wf_log_info(t->log, "host %s connected, queue depth %u", conn->host, d.queue_depth);
 	wf_req_complete(req, WF_SC_SUCCESS);
 }
 
 static enum wf_status check_connected(struct wf_tgt_req *req)
 {
-	return req->conn->connected ? WF_SC_SUCCESS : WF_SC_NOT_CONNECTED;
+	return wf_req_check_session(req);
 }
 
 static void start_keep_alive(struct wf_tgt_req *req)

@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #define MAX_TOKENS   24
 #define MAX_LINE     1024
 #define MAX_FILE     (1u << 20)
@@ -283,6 +285,44 @@ static int do_allow(struct parse *p)
 	return 0;
 }
 
+/* secret HOST TEXT: 16 to 128 printable bytes, no blanks */
+static int do_secret(struct parse *p)
+{
+	struct wf_config *cfg = p->cfg;
+	struct wf_cfg_secret *k;
+	size_t len = strlen(p->tok[2]);
+
+	if (strlen(p->tok[1]) >= WF_HOST_NAME_MAX)
+		return fail(p, "host name longer than %d bytes", WF_HOST_NAME_MAX - 1);
+	if (len < WF_CFG_SECRET_MIN || len > WF_CFG_SECRET_MAX)
+		return fail(p, "secret for '%s' is %zu bytes, not %d to %d", p->tok[1], len,
+			    WF_CFG_SECRET_MIN, WF_CFG_SECRET_MAX);
+	if (wf_config_secret(cfg, p->tok[1]))
+		return fail(p, "a second secret for host '%s'", p->tok[1]);
+	k = &cfg->secrets[cfg->nsecrets++];
+	snprintf(k->host, sizeof(k->host), "%s", p->tok[1]);
+	memcpy(k->key, p->tok[2], len);
+	k->len = (uint32_t)len;
+	return 0;
+}
+
+/* auth required|optional */
+static int do_auth(struct parse *p)
+{
+	if (strcmp(p->tok[1], "required") && strcmp(p->tok[1], "optional"))
+		return fail(p, "auth '%s' is neither required nor optional", p->tok[1]);
+	p->cfg->auth_required = !strcmp(p->tok[1], "required");
+	return 0;
+}
+
+const struct wf_cfg_secret *wf_config_secret(const struct wf_config *cfg, const char *host)
+{
+	for (uint32_t i = 0; i < cfg->nsecrets; i++)
+		if (!strcmp(cfg->secrets[i].host, host))
+			return &cfg->secrets[i];
+	return NULL;
+}
+
 static int do_max_transfer(struct parse *p)
 {
 	return parse_u32(p, "max_transfer", p->tok[1], MIN_TRANSFER, MAX_TRANSFER,
@@ -325,6 +365,8 @@ static const struct directive directives[] = {
     {"device", 3, 6, do_device},
     {"volume", 3, 3 + WF_CFG_VOL_DEVS, do_volume},
     {"allow", 3, 3, do_allow},
+    {"secret", 2, 2, do_secret},
+    {"auth", 1, 1, do_auth},
     {"max_transfer", 1, 1, do_max_transfer},
     {"queue_depth", 1, 1, do_queue_depth},
     {"in_capsule", 1, 1, do_in_capsule},
@@ -368,6 +410,32 @@ static int parse_line(struct parse *p, char *s)
 	return fail(p, "unknown directive '%.40s'", p->tok[0]);
 }
 
+static bool host_allowed(const struct wf_config *cfg, const char *host)
+{
+	for (uint32_t i = 0; i < cfg->nallows; i++)
+		if (!strcmp(cfg->allows[i].host, host))
+			return true;
+	return false;
+}
+
+/* A secret nobody uses is a typo; `auth required` leaves no host without one. */
+static int check_secrets(struct parse *p)
+{
+	const struct wf_config *cfg = p->cfg;
+
+	for (uint32_t i = 0; i < cfg->nsecrets; i++)
+		if (!host_allowed(cfg, cfg->secrets[i].host))
+			return fail(p, "secret for host '%s', which no allow line names",
+				    cfg->secrets[i].host);
+	if (!cfg->auth_required)
+		return 0;
+	for (uint32_t i = 0; i < cfg->nallows; i++)
+		if (!wf_config_secret(cfg, cfg->allows[i].host))
+			return fail(p, "auth required, but host '%s' has no secret",
+				    cfg->allows[i].host);
+	return 0;
+}
+
 /* Cross-line rules, checked once everything is read. */
 static int check_whole(struct parse *p)
 {
@@ -391,7 +459,7 @@ static int check_whole(struct parse *p)
 			return fail(p, "volume '%s' chunk is not a multiple of its blocks",
 				    v->name);
 	}
-	return 0;
+	return check_secrets(p);
 }
 
 int wf_config_parse(struct wf_config *cfg, const char *text, size_t len, char *err, size_t errlen)
@@ -452,7 +520,10 @@ int wf_config_load(struct wf_config *cfg, const char *path, char *err, size_t er
 		goto out;
 	}
 	rc = wf_config_parse(cfg, buf, (size_t)n, err, errlen);
+	cfg->world_readable = cfg->nsecrets && (st.st_mode & 0077);
 out:
+	if (buf)
+		OPENSSL_cleanse(buf, (size_t)st.st_size);
 	free(buf);
 	close(fd);
 	return rc;

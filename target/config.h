@@ -13,15 +13,17 @@
 
 #include <weft/wire.h>
 
-#define WF_CFG_NAME_MAX 32
-#define WF_CFG_PATH_MAX 256
-#define WF_CFG_LISTENS	4
-#define WF_CFG_DEVICES	64
-#define WF_CFG_VOLUMES	64
-#define WF_CFG_VOL_DEVS 16
-#define WF_CFG_ALLOWS	256
-#define WF_CFG_ERR_MAX	256
-#define WF_CFG_THREADS	64
+#define WF_CFG_NAME_MAX	  32
+#define WF_CFG_PATH_MAX	  256
+#define WF_CFG_LISTENS	  4
+#define WF_CFG_DEVICES	  64
+#define WF_CFG_VOLUMES	  64
+#define WF_CFG_VOL_DEVS	  16
+#define WF_CFG_ALLOWS	  256
+#define WF_CFG_ERR_MAX	  256
+#define WF_CFG_THREADS	  64
+#define WF_CFG_SECRET_MIN 16
+#define WF_CFG_SECRET_MAX 128
 
 enum wf_cfg_dev_kind {
 	WF_CFG_DEV_RAM = 0,
@@ -64,6 +66,13 @@ struct wf_cfg_allow {
 	bool rw;
 };
 
+/* A host's shared secret: its key for HMAC-SHA256 challenge-response. */
+struct wf_cfg_secret {
+	char host[WF_HOST_NAME_MAX];
+	uint8_t key[WF_CFG_SECRET_MAX];
+	uint32_t len;
+};
+
 struct wf_config {
 	struct wf_cfg_listen listen[WF_CFG_LISTENS];
 	uint32_t nlisten;
@@ -73,6 +82,10 @@ struct wf_config {
 	uint32_t nvolumes;
 	struct wf_cfg_allow allows[WF_CFG_ALLOWS];
 	uint32_t nallows;
+	struct wf_cfg_secret secrets[WF_CFG_ALLOWS];
+	uint32_t nsecrets;
+	bool auth_required;	  /* `auth required`: every allowed host must have a secret */
+	bool world_readable;	  /* set by wf_config_load(): secrets in a file others can read */
 	uint32_t max_transfer;	  /* bytes one READ/WRITE may move */
 	uint32_t queue_depth;	  /* most commands a host may have outstanding */
 	uint32_t in_capsule;	  /* bytes of write data carried inside a capsule */
@@ -93,6 +106,9 @@ int wf_config_parse(struct wf_config *cfg, const char *text, size_t len, char *e
 
 /* Read @path and parse it; -errno for I/O failures, also explained in @err. */
 int wf_config_load(struct wf_config *cfg, const char *path, char *err, size_t errlen);
+
+/* The secret configured for @host, or NULL: that host is not authenticated. */
+const struct wf_cfg_secret *wf_config_secret(const struct wf_config *cfg, const char *host);
 
 /* Parse "64M", "1G", "4096" (K, M, G, T: powers of 1024) into bytes; -EINVAL. */
 int wf_config_size(const char *s, uint64_t *out);

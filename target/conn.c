@@ -105,6 +105,7 @@ void wf_conn_put(struct wf_tgt_conn *conn)
 		return;
 	atomic_fetch_sub(&conn->tpg->shard->nconns, 1);
 	atomic_fetch_sub(&conn->tpg->shard->target->nconns, 1);
+	wf_tgt_auth_close(conn);
 	free(conn->access);
 	free(conn);
 }

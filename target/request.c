@@ -28,6 +28,8 @@ static const struct wf_tgt_op *const ops[] = {
     [WF_OP_KEEP_ALIVE] = &wf_admin_keep_alive_op,
     [WF_OP_IDENTIFY] = &wf_admin_identify_op,
     [WF_OP_LIST_VOLUMES] = &wf_admin_list_op,
+    [WF_OP_AUTH_CHALLENGE] = &wf_auth_challenge_op,
+    [WF_OP_AUTH_REPLY] = &wf_auth_reply_op,
     [WF_OP_READ] = &read_op,
     [WF_OP_WRITE] = &write_op,
     [WF_OP_FLUSH] = &flush_op,
@@ -51,9 +53,10 @@ enum wf_status wf_req_check_volume(struct wf_tgt_req *req)
 	struct wf_tgt_conn *conn = req->conn;
 	struct wf_tgt_shard *t = conn->tpg->shard;
 	uint32_t id = req->cmd.volume;
+	enum wf_status st = wf_req_check_session(req);
 
-	if (!conn->connected)
-		return WF_SC_NOT_CONNECTED;
+	if (st)
+		return st;
 	if (id == 0 || id > t->nvolumes)
 		return WF_SC_UNKNOWN_VOLUME;
 	req->vol = conn->access[id].vol;
@@ -171,6 +174,8 @@ static void cpl_done(struct wf_xfer *x, int status)
 	if (status)
 		wf_log_debug(req->conn->tpg->shard->log, "host %s: completion cid %u lost: %d",
 			     req->conn->host, req->cmd.cid, status);
+	if (req->drop_conn && req->conn->ep)
+		wf_ep_disconnect(req->conn->ep);
 	req_free(req);
 }
 

@@ -290,6 +290,9 @@ int wf_target_create(const struct wf_config *cfg, struct wf_log *log, struct wf_
 		return -ENOMEM;
 	t->cfg = cfg;
 	t->log = log;
+	rc = wf_tgt_auth_init(t);
+	if (rc)
+		goto fail;
 	for (uint32_t i = 0; i < cfg->threads; i++) {
 		rc = shard_create(t, i);
 		if (rc)
@@ -583,5 +586,6 @@ void wf_target_destroy(struct wf_target *t)
 	/* Shard 0 last: it owns the transports and the ram mappings the others share. */
 	for (uint32_t i = t->nshards; i-- > 0;)
 		shard_destroy(t->shards[i]);
+	wf_tgt_auth_fini(t);
 	free(t);
 }

@@ -18,6 +18,7 @@
 
 #include <weft/wire.h>
 
+#include "core/auth.h"
 #include "core/bdev.h"
 #include "core/pool.h"
 #include "target/config.h"
@@ -83,6 +84,10 @@ struct wf_tgt_conn {
 	uint16_t queue_depth;
 	uint32_t inflight;	      /* requests not yet freed */
 	struct wf_tgt_access *access; /* indexed by volume id; [0] unused */
+	bool auth_needed;	      /* the host has a secret: AUTH must follow CONNECT */
+	bool authed;		      /* commands other than CONNECT and AUTH may run */
+	uint64_t token;		      /* every command must carry it; 0 without a secret */
+	struct wf_auth_srv auth;
 };
 
 enum wf_req_state {
@@ -108,6 +113,7 @@ struct wf_tgt_req {
 	uint64_t result;
 	bool fua_flushed;
 	bool io_active; /* counted in the target's drain count */
+	bool drop_conn; /* disconnect once the completion is sent (failed auth) */
 	void *buf;
 	uint32_t buf_idx;
 	uint8_t buf_cls;
@@ -157,6 +163,7 @@ struct wf_target {
 	atomic_uint nconns;			       /* over every shard */
 	atomic_bool stopping;
 	atomic_bool listeners_closed; /* no handoff to a shard can follow */
+	struct wf_auth_sessions sessions;
 };
 
 /* Accept or refuse a transport connection (listener handler). */
@@ -181,6 +188,21 @@ void wf_req_complete(struct wf_tgt_req *req, enum wf_status status);
 /* Send req->len bytes of req->buf to the host's buffer, then the completion. */
 void wf_req_data_out(struct wf_tgt_req *req);
 
+/* Set up sessions and say loudly which hosts are not authenticated. */
+int wf_tgt_auth_init(struct wf_target *t);
+
+/* Free the sessions. */
+void wf_tgt_auth_fini(struct wf_target *t);
+
+/* At CONNECT: require AUTH if @conn's host has a secret (sets the bit in @result). */
+void wf_tgt_auth_connect(struct wf_tgt_conn *conn, uint64_t *result);
+
+/* A connection is gone: release its session reference. */
+void wf_tgt_auth_close(struct wf_tgt_conn *conn);
+
+/* Every command after CONNECT: connected, authenticated, carrying the session token. */
+enum wf_status wf_req_check_session(struct wf_tgt_req *req);
+
 /* Checks shared by every command that names a volume. */
 enum wf_status wf_req_check_volume(struct wf_tgt_req *req);
 
@@ -189,5 +211,7 @@ extern const struct wf_tgt_op wf_admin_connect_op;
 extern const struct wf_tgt_op wf_admin_keep_alive_op;
 extern const struct wf_tgt_op wf_admin_identify_op;
 extern const struct wf_tgt_op wf_admin_list_op;
+extern const struct wf_tgt_op wf_auth_challenge_op;
+extern const struct wf_tgt_op wf_auth_reply_op;
 
 #endif /* WF_TARGET_PRIV_H */

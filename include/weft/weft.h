@@ -27,6 +27,7 @@ struct wf_host_opts {
 	const char *host_id;   /* identity the target's allow lines name */
 	uint16_t queue_depth;  /* commands a queue pair keeps outstanding, 1 to 1024 */
 	int timeout_ms;	       /* connect and admin commands */
+	const char *secret;    /* 16-128 bytes shared with the target, or NULL (copied at open) */
 };
 
 /* A cached IDENTIFY. */
@@ -64,7 +65,11 @@ void wf_host_close(struct wf_host *h);
 /* The transport kind in use ("verbs" or "tcp"), after "auto" chose. */
 const char *wf_host_transport(const struct wf_host *h);
 
-/* Connect one queue pair for the calling thread and send CONNECT; blocks up to the timeout. */
+/*
+ * Connect one queue pair for the calling thread, send CONNECT and, when the
+ * host has a secret, authenticate both ways; blocks up to the timeout.
+ * -EKEYREJECTED: a proof failed either way; -ENOKEY: the target wants a secret.
+ */
 int wf_qp_open(struct wf_host *h, struct wf_qp **out);
 
 /* Disconnect @qp; outstanding I/O completes with -ECONNRESET first. */

@@ -23,10 +23,12 @@
 
 enum wf_opcode {
 	/* Admin: no volume, or naming one only to describe it. */
-	WF_OP_CONNECT = 0x01,	   /* first capsule of a queue: host identity, queue depth */
-	WF_OP_KEEP_ALIVE = 0x02,   /* proves the host is alive; no data */
-	WF_OP_IDENTIFY = 0x03,	   /* struct wf_volume_info -> host buffer */
-	WF_OP_LIST_VOLUMES = 0x04, /* struct wf_volume_list -> host buffer */
+	WF_OP_CONNECT = 0x01,	     /* first capsule of a queue: host identity, queue depth */
+	WF_OP_KEEP_ALIVE = 0x02,     /* proves the host is alive; no data */
+	WF_OP_IDENTIFY = 0x03,	     /* struct wf_volume_info -> host buffer */
+	WF_OP_LIST_VOLUMES = 0x04,   /* struct wf_volume_list -> host buffer */
+	WF_OP_AUTH_CHALLENGE = 0x05, /* host nonce in; struct wf_auth_answer -> host buffer */
+	WF_OP_AUTH_REPLY = 0x06,     /* host proof in; result: the session token */
 	/* I/O on a volume. */
 	WF_OP_READ = 0x10,
 	WF_OP_WRITE = 0x11,
@@ -54,6 +56,8 @@ enum wf_status {
 	WF_SC_INTERNAL = 14,	       /* target-side failure not caused by the command */
 	WF_SC_BUSY = 15,	       /* out of resources; retry */
 	WF_SC_ABORTED = 16,	       /* the target is shutting down */
+	WF_SC_AUTH_REQUIRED = 17,      /* not authenticated yet, or the wrong session token */
+	WF_SC_AUTH_FAILED = 18,	       /* a proof did not verify, or out of sequence */
 	WF_SC_MAX_,
 };
 
@@ -78,7 +82,7 @@ struct wf_cmd {
 	uint32_t nblocks;    /* [16] blocks, at least 1 for READ/WRITE/WRITE_ZEROES/DISCARD */
 	uint32_t inline_len; /* [20] bytes of in-capsule data after the command */
 	struct wf_sgl data;  /* [24] host buffer; len 0 when none */
-	uint64_t token;	     /* [40] session token; 0 until authentication exists */
+	uint64_t token;	     /* [40] session token from AUTH_REPLY; 0 without authentication */
 	uint32_t flags;	     /* [48] WF_CMD_F_* */
 	uint32_t cdw[2];     /* [52] opcode-specific, zero unless the op defines them */
 };
@@ -89,8 +93,12 @@ struct wf_cpl {
 	uint16_t status;  /* [2] enum wf_status */
 	uint16_t sq_head; /* [4] commands the target has taken off this queue, mod 2^16 */
 			  /* [6] reserved, zero */
-	uint64_t result;  /* [8] opcode-specific: CONNECT: queue depth granted */
+	uint64_t result;  /* [8] opcode-specific: see WF_CONNECT_RES_* and AUTH_REPLY */
 };
+
+/* CONNECT's result: the queue depth granted, and whether AUTH must follow. */
+#define WF_CONNECT_RES_QD_MASK 0xffffull
+#define WF_CONNECT_RES_AUTH    (1ull << 32)
 
 /* CONNECT's in-capsule data (48 bytes; 42-47 reserved, zero). */
 struct wf_connect_data {
@@ -99,6 +107,23 @@ struct wf_connect_data {
 				     /* [42] reserved, zero */
 };
 #define WF_CONNECT_DATA_SIZE 48
+
+/*
+ * Authentication (docs/SECURITY.md): HMAC-SHA256 challenge-response in both
+ * directions. AUTH_CHALLENGE carries the host's nonce in the capsule and the
+ * session token to resume in the command's token field (0: a new session);
+ * the target RDMA-writes its answer. AUTH_REPLY carries the host's proof.
+ */
+#define WF_AUTH_NONCE_SIZE  32
+#define WF_AUTH_PROOF_SIZE  32
+#define WF_AUTH_ANSWER_SIZE 80
+
+/* The target's answer to AUTH_CHALLENGE (80 bytes; 72-79 reserved, zero). */
+struct wf_auth_answer {
+	uint8_t nonce[WF_AUTH_NONCE_SIZE]; /* [0] the target's challenge */
+	uint8_t proof[WF_AUTH_PROOF_SIZE]; /* [32] the target's proof */
+	uint64_t token;			   /* [64] session resumed; 0: keyed by the secret */
+};
 
 /* IDENTIFY's data (64 bytes; 56-63 reserved, zero). */
 struct wf_volume_info {
@@ -138,6 +163,12 @@ void wf_connect_data_encode(const struct wf_connect_data *d, void *buf);
 
 /* Decode CONNECT's data; WF_SC_INVALID_DATA if malformed. */
 enum wf_status wf_connect_data_decode(const void *buf, size_t len, struct wf_connect_data *out);
+
+/* Encode the answer to AUTH_CHALLENGE into WF_AUTH_ANSWER_SIZE bytes at @buf. */
+void wf_auth_answer_encode(const struct wf_auth_answer *a, void *buf);
+
+/* Decode an AUTH_CHALLENGE answer; WF_SC_INVALID_DATA if malformed. */
+enum wf_status wf_auth_answer_decode(const void *buf, size_t len, struct wf_auth_answer *out);
 
 /* Encode IDENTIFY's data into WF_VOLUME_INFO_SIZE bytes at @buf. */
 void wf_volume_info_encode(const struct wf_volume_info *v, void *buf);
