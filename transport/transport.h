@@ -38,6 +38,8 @@
  *   yet completed completes with an error (-ECONNRESET unless a more precise
  *   one is known). After that handler returns, the transport frees the
  *   endpoint.
+ * - Capsules the peer sent before it hung up are delivered before the final
+ *   event, as TCP's byte stream does: a "denied, goodbye" reaches the host.
  * - Received capsules stay valid until wf_rx_release(), which may be called
  *   after their endpoint is gone but must be called before their poll group
  *   is destroyed.

@@ -382,7 +382,9 @@ static void recv_done(struct wf_verbs_pg *pg, struct ibv_wc *wc)
 		ep->announced = true;
 		ep->base.h->event(&ep->base, WF_EP_CONNECTED, 0);
 	}
-	if (!ep || ep->state != WF_VERBS_EP_CONNECTED) {
+	/* Received before the peer hung up (the drain WR is still to come): deliver it. */
+	if (!ep || (ep->state != WF_VERBS_EP_CONNECTED &&
+		    !(ep->state == WF_VERBS_EP_DRAINING && ep->announced))) {
 		rx_release(&rx->base);
 		return;
 	}

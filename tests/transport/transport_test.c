@@ -930,7 +930,8 @@ static void case_timeout(struct env *e)
 	ms = wf_test_now_ms() - t0;
 	WF_CHECK_EQ(c->failed, 1);
 	WF_CHECK_EQ(c->status, -ETIMEDOUT);
-	WF_CHECK(ms >= 250 && ms < 3000);
+	/* Bounded, with room for a loaded 2-core host running a TCG guest. */
+	WF_CHECK(ms >= 250 && ms < 10000);
 	printf("  timed out after %llu ms\n", (unsigned long long)ms);
 	free(c);
 	wf_poll_group_destroy(silent);
