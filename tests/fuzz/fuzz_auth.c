@@ -44,7 +44,7 @@ static uint64_t take64(const uint8_t **p, size_t *n)
 	uint64_t v = 0;
 
 	for (int i = 0; i < 8 && *n; i++, (*p)++, (*n)--)
-		v |= (uint64_t)**p << (8 * i);
+		v |= (uint64_t) * *p << (8 * i);
 	return v;
 }
 
@@ -78,8 +78,8 @@ static void challenge(struct state *st, struct conn *c, uint64_t token, const ui
 		hn = mine;
 		token = st->sess.token;
 	}
-	c->answered = wf_auth_srv_challenge(&c->srv, &st->s, token, hn, st->now, &c->ans) ==
-		      WF_SC_SUCCESS;
+	c->answered =
+	    wf_auth_srv_challenge(&c->srv, &st->s, token, hn, st->now, &c->ans) == WF_SC_SUCCESS;
 	if (c->answered && c->ans.token && c->ans.token != token)
 		abort();
 }
@@ -184,7 +184,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		default:
 			if (op & 0x8)
-				memset(&st.sess, 0, sizeof(st.sess)); /* the host forgets its session */
+				memset(&st.sess, 0,
+				       sizeof(st.sess)); /* the host forgets its session */
 			break;
 		}
 		check_table(&st);

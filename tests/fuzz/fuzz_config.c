@@ -44,7 +44,8 @@ static void check_config(const struct wf_config *cfg)
 		    !memchr(cfg->allows[i].host, '\0', sizeof(cfg->allows[i].host)))
 			abort();
 	for (uint32_t i = 0; i < cfg->nsecrets; i++)
-		if (cfg->secrets[i].len < WF_CFG_SECRET_MIN || cfg->secrets[i].len > WF_CFG_SECRET_MAX)
+		if (cfg->secrets[i].len < WF_CFG_SECRET_MIN ||
+		    cfg->secrets[i].len > WF_CFG_SECRET_MAX)
 			abort();
 }
 

@@ -91,11 +91,15 @@ static void raw_event(struct wf_ep *ep, enum wf_ep_event ev, int status)
 {
 	struct th_raw *r = wf_ep_ctx(ep);
 
-	(void)status;
-	if (ev == WF_EP_CONNECTED)
+	if (ev == WF_EP_CONNECTED) {
 		r->up = 1;
-	else
-		r->down = status ? status : -ECONNRESET;
+		return;
+	}
+	r->down = status ? status : -ECONNRESET;
+	/* A refusal's reason is readable only here: the endpoint goes after we return. */
+	if (ev == WF_EP_CONNECT_FAILED && status == -ECONNREFUSED)
+		r->down = wf_reject_reason_errno(wf_ep_reject_reason(ep));
+	r->ep = NULL;
 }
 
 static const struct wf_ep_handlers raw_handlers = {raw_recv, raw_event};
@@ -120,10 +124,7 @@ int th_raw_open(struct th_env *e, struct th_raw *r, const char *host)
 	WF_CHECK_EQ(wf_connect(r->pg, e->addr, e->port, &p, &raw_handlers, r, 10000, &r->ep), 0);
 	while (!r->up && !r->down)
 		WF_CHECK(wf_poll_group_poll(r->pg, 100) >= 0);
-	if (r->up)
-		return 0;
-	return r->down == -ECONNREFUSED ? wf_reject_reason_errno(wf_ep_reject_reason(r->ep))
-					: r->down;
+	return r->up ? 0 : r->down;
 }
 
 static void raw_sent(struct wf_xfer *x, int status)
