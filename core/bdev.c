@@ -89,6 +89,12 @@ void wf_bdev_complete(struct wf_bdev_io *io, int status)
 	wf_bdev_io_queue_push(&io->bdev->done, io);
 }
 
+void wf_bdev_complete_now(struct wf_bdev_io *io, int status)
+{
+	io->bdev->inflight--;
+	io->cb(io, status);
+}
+
 unsigned wf_bdev_poll(struct wf_bdev *bdev)
 {
 	struct wf_bdev_io *io;

@@ -139,6 +139,12 @@ static inline void wf_bdev_io_prep(struct wf_bdev_io *io, enum wf_bdev_op op, ui
 /* Devices: queue @io's callback for the next poll of its device. */
 void wf_bdev_complete(struct wf_bdev_io *io, int status);
 
+/*
+ * Devices: run @io's callback now. Only from inside a poll of @io's device
+ * (e.g. a stacked device's sub-request callback), never from submit.
+ */
+void wf_bdev_complete_now(struct wf_bdev_io *io, int status);
+
 /* Drive the device: reap work below it and run queued callbacks. Returns callbacks run. */
 unsigned wf_bdev_poll(struct wf_bdev *bdev);
 

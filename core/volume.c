@@ -63,13 +63,18 @@ void wf_volume_teardown(struct wf_volume *vol)
 	free(vol->name);
 }
 
-/* Account one finished piece of @parent, keeping the first error; complete it with the last. */
+/*
+ * Account one finished piece of @parent, keeping the first error; complete it
+ * with the last. Pieces finish inside the volume's poll (it polls its
+ * sources), never inside a submit, so the parent completes right here rather
+ * than waiting a second time in the volume's own queue.
+ */
 static void part_done(struct wf_bdev_io *parent, int status)
 {
 	if (status && !parent->status)
 		parent->status = status;
 	if (--parent->pending == 0)
-		wf_bdev_complete(parent, parent->status);
+		wf_bdev_complete_now(parent, parent->status);
 }
 
 int wf_volume_subreq(struct wf_volume *vol, struct wf_bdev_io *parent, struct wf_bdev *src,
