@@ -26,6 +26,7 @@ struct file_dev {
 	uint32_t depth;
 	uint32_t outstanding; /* in the ring or the kernel; bounded so the CQ never overflows */
 	bool unsubmitted;
+	bool no_zero_range; /* FALLOC_FL_ZERO_RANGE refused: write zeroes by punching */
 	char name[];
 };
 
@@ -100,9 +101,26 @@ static int file_fallocate(struct wf_bdev *bdev, struct wf_bdev_io *io, int mode)
 	return 0;
 }
 
+/* A punched hole reads back as zeroes too, on files and block devices alike. */
 static int file_write_zeroes(struct wf_bdev *bdev, struct wf_bdev_io *io)
 {
-	return file_fallocate(bdev, io, FALLOC_FL_ZERO_RANGE);
+	return file_fallocate(
+	    bdev, io, file_of(bdev)->no_zero_range ? FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE);
+}
+
+/*
+ * Some file systems (tmpfs before Linux 6.6, among others) refuse
+ * FALLOC_FL_ZERO_RANGE: send this request again as a hole punch, and every
+ * later one straight away. True if @io went out again.
+ */
+static bool file_zero_retry(struct file_dev *dev, struct wf_bdev_io *io, int res)
+{
+	if (io->op != WF_BDEV_WRITE_ZEROES || res != -EOPNOTSUPP || dev->no_zero_range)
+		return false;
+	dev->no_zero_range = true;
+	wf_log_info(dev->bdev.log, "%s: no FALLOC_FL_ZERO_RANGE here: zeroing by punching holes",
+		    dev->name);
+	return file_write_zeroes(&dev->bdev, io) == 0;
 }
 
 /* Punching a hole is a discard on block devices and frees blocks in files. */
@@ -148,11 +166,12 @@ static void file_poll(struct wf_bdev *bdev)
 	{
 		struct wf_bdev_io *io = io_uring_cqe_get_data(cqe);
 
-		wf_bdev_complete(io, file_status(io, cqe->res));
 		n++;
+		dev->outstanding--; /* first, so a retry finds its slot free */
+		if (!file_zero_retry(dev, io, cqe->res))
+			wf_bdev_complete(io, file_status(io, cqe->res));
 	}
 	io_uring_cq_advance(&dev->ring, n);
-	dev->outstanding -= n;
 }
 
 static void file_geometry(struct wf_bdev *bdev, struct wf_bdev_geometry *geo)

@@ -181,12 +181,31 @@ static void check_file(struct wf_log *log)
 	WF_CHECK_EQ(wf_bdev_file_create(&bdev, "missing", path, 16, log), -ENOENT);
 }
 
-int main(void)
+/*
+ * bdev_test PATH BLOCK_SIZE: an existing file or block device through the
+ * file device, which must pick BLOCK_SIZE (4096 or the device's sectors with
+ * O_DIRECT, 512 buffered); bdev_guest.sh runs this in the guest, whose
+ * kernel and file systems differ from this host's.
+ */
+static int check_path(const char *path, uint32_t bs, struct wf_log *log)
+{
+	struct wf_bdev *bdev;
+
+	WF_CHECK_EQ(wf_bdev_file_create(&bdev, "given", path, 32, log), 0);
+	WF_CHECK_EQ(bdev->geo.block_size, bs);
+	WF_CHECK(bdev->geo.size >= DEV_SIZE);
+	check_device(bdev, true);
+	return 0;
+}
+
+int main(int argc, char **argv)
 {
 	struct wf_bdev *bdev;
 	struct wf_log log;
 
 	wf_log_init(&log, "bdev_test", WF_LOG_INFO, STDERR_FILENO);
+	if (argc == 3)
+		return check_path(argv[1], (uint32_t)strtoul(argv[2], NULL, 0), &log);
 	check_pool();
 	WF_CHECK_EQ(wf_bdev_null_create(&bdev, "null0", DEV_SIZE, 512, &log), 0);
 	check_device(bdev, false);
