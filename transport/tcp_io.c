@@ -99,6 +99,9 @@ int wf_tcp_post(struct wf_ep *base, struct wf_xfer *x)
 
 	if (ep->state != WF_TCP_EP_CONNECTED)
 		return -ENOTCONN;
+	/* Nothing to send: live at once, ahead of the capsule that names it. */
+	if (x->op == WF_XFER_GRANT)
+		return wf_tcp_grant_post(ep, x);
 	/* status_ is 1 while the xfer needs a reply from the peer to complete. */
 	switch (x->op) {
 	case WF_XFER_WRITE:
@@ -138,7 +141,8 @@ static void item_of_xfer(struct tx_item *it, const struct wf_xfer *x, uint64_t s
 		it->len = 0;
 		break;
 	default:
-		pdu_fill(&it->hdr, WF_TCP_CAPSULE, flags, x->len, seq, 0, 0, 0);
+		/* A capsule's rkey names the peer's grant it ends, as SEND_WITH_INV does. */
+		pdu_fill(&it->hdr, WF_TCP_CAPSULE, flags, x->len, seq, 0, x->inv_key, 0);
 		break;
 	}
 }
@@ -185,6 +189,14 @@ static bool has_read_resp(const struct tx_item *items, int n)
 	return false;
 }
 
+/* With the table read-locked: a live grant of this endpoint, or a registration, allows it. */
+static bool access_ok(struct wf_tcp_ep *ep, uint32_t key, uint64_t addr, uint64_t len,
+		      unsigned access)
+{
+	return wf_tcp_grant_ok(ep, key, addr, len, access) ||
+	       wf_tcp_mr_find(ep->pg->t, key, addr, len, access) != NULL;
+}
+
 /* With the table locked: how many items may go out before memory deregistered since. */
 static int still_registered(struct wf_tcp_ep *ep, const struct tx_item *items, int n)
 {
@@ -197,8 +209,8 @@ static int still_registered(struct wf_tcp_ep *ep, const struct tx_item *items, i
 			continue;
 		ctl = &ep->ctl[(ep->ctl_head + c++) % WF_TCP_CTL_DEPTH];
 		if (ctl->hdr.type == WF_TCP_READ_RESP &&
-		    !wf_tcp_mr_find(ep->pg->t, ctl->key, (uintptr_t)ctl->data, items[i].len,
-				    WF_ACCESS_REMOTE_READ))
+		    !access_ok(ep, ctl->key, (uintptr_t)ctl->data, items[i].len,
+			       WF_ACCESS_REMOTE_READ))
 			return i;
 	}
 	return n;
@@ -437,7 +449,7 @@ static bool mr_ok(struct wf_tcp_ep *ep, uint32_t key, uint64_t addr, uint64_t le
 	bool ok;
 
 	wf_tcp_mr_rdlock(ep->pg->t);
-	ok = wf_tcp_mr_find(ep->pg->t, key, addr, len, access) != NULL;
+	ok = access_ok(ep, key, addr, len, access);
 	wf_tcp_mr_unlock(ep->pg->t);
 	return ok;
 }
@@ -653,6 +665,9 @@ static void rx_end(struct wf_tcp_ep *ep)
 		wf_tcp_ctl_push(ep, WF_TCP_ACK, tag, NULL, 0, 0);
 	if (type == WF_TCP_CAPSULE) {
 		b->impl.rx.len = len;
+		b->impl.rx.inv_key = le32toh(ep->rx_wire.rkey);
+		if (b->impl.rx.inv_key)
+			wf_tcp_grant_end_key(ep, b->impl.rx.inv_key);
 		ep->base.h->recv(&ep->base, &b->impl.rx);
 	} else if (type == WF_TCP_READ_RESP) {
 		x->status_ = 0;
@@ -713,8 +728,7 @@ static ssize_t rx_body_write(struct wf_tcp_ep *ep, uint32_t len)
 	ssize_t n = -2;
 
 	wf_tcp_mr_rdlock(ep->pg->t);
-	if (wf_tcp_mr_find(ep->pg->t, le32toh(w->rkey), le64toh(w->raddr), len,
-			   WF_ACCESS_REMOTE_WRITE))
+	if (access_ok(ep, le32toh(w->rkey), le64toh(w->raddr), len, WF_ACCESS_REMOTE_WRITE))
 		n = rx_copy(ep, ep->rx_dst + ep->rx_poff, len - ep->rx_poff);
 	wf_tcp_mr_unlock(ep->pg->t);
 	if (n == -2) {

@@ -233,6 +233,7 @@ static void reap_one(struct wf_tcp_ep *ep)
 	}
 	if (ep->announced)
 		ep->base.h->event(&ep->base, ev, status);
+	wf_tcp_grants_drop(ep);
 	free(ep);
 }
 

@@ -218,6 +218,11 @@ struct wf_tcp_ep {
 	struct wf_conn_wire hello_out; /* CONNECT or ACCEPT payload */
 	struct wf_conn_wire hello_in;
 
+	/* Grants live on this endpoint (tcp_grant.c), by slot; keys carry slot and generation. */
+	struct wf_tcp_grant **gtab;
+	uint32_t gcap, gfree_hint;
+	uint16_t ggen;
+
 	/* Stream bytes read ahead of the PDU being parsed: ra[ra_head..ra_tail). */
 	uint32_t ra_head, ra_tail;
 	char ra[WF_TCP_RA_BYTES];
@@ -235,9 +240,10 @@ struct wf_tcp_pg {
 	struct wf_tcp_rxbuf *bufs;
 	uint32_t *free; /* stack of free buffer indexes */
 	uint32_t nfree, nbufs;
-	uint32_t nstalled; /* endpoints in WF_TCP_STALL_BUF */
-	uint32_t nhello;   /* endpoints with a handshake deadline */
-	uint32_t npaused;  /* listeners muted for want of fds */
+	uint32_t nstalled;  /* endpoints in WF_TCP_STALL_BUF */
+	uint32_t grant_eps; /* endpoints that granted: spreads their key generations */
+	uint32_t nhello;    /* endpoints with a handshake deadline */
+	uint32_t npaused;   /* listeners muted for want of fds */
 	struct wf_tcp_node eps, work, reap, listeners, dead;
 	struct wf_tcp_node moving; /* accepted for another group; handed over after this round */
 
@@ -368,5 +374,19 @@ void wf_tcp_fail_xfers(struct wf_tcp_ep *ep);
 
 /* ops: queue an xfer. */
 int wf_tcp_post(struct wf_ep *ep, struct wf_xfer *x);
+
+/* tcp_grant.c: grants, the emulation of verbs memory windows */
+struct wf_tcp_grant;
+int wf_tcp_grant_create(struct wf_transport *t, struct wf_grant **out);
+void wf_tcp_grant_destroy(struct wf_grant *g);
+/* Make @x's grant live on @ep with a fresh key; -EBUSY if it still is. */
+int wf_tcp_grant_post(struct wf_tcp_ep *ep, struct wf_xfer *x);
+/* With the registration table read-locked: does a live grant of @ep allow this? */
+bool wf_tcp_grant_ok(struct wf_tcp_ep *ep, uint32_t key, uint64_t addr, uint64_t len,
+		     unsigned access);
+/* The peer ended the grant with @key (a capsule's rkey); unknown keys are ignored. */
+void wf_tcp_grant_end_key(struct wf_tcp_ep *ep, uint32_t key);
+/* @ep is going away: its grants are no longer live anywhere. */
+void wf_tcp_grants_drop(struct wf_tcp_ep *ep);
 
 #endif /* WF_TRANSPORT_TCP_PRIV_H */

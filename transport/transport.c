@@ -7,6 +7,7 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 static const struct wf_transport_ops *const kinds[] = {
@@ -167,9 +168,34 @@ const struct wf_transport_opts *wf_transport_opts(const struct wf_transport *t)
 int wf_mr_reg(struct wf_transport *t, void *addr, size_t len, unsigned access, struct wf_mr **out)
 {
 	if (!addr || len == 0 ||
-	    (access & ~(unsigned)(WF_ACCESS_REMOTE_READ | WF_ACCESS_REMOTE_WRITE)))
+	    (access &
+	     ~(unsigned)(WF_ACCESS_REMOTE_READ | WF_ACCESS_REMOTE_WRITE | WF_ACCESS_GRANT)))
 		return -EINVAL;
 	return t->ops->mr_reg(t, addr, len, access, out);
+}
+
+int wf_grant_create(struct wf_transport *t, struct wf_grant **out)
+{
+	return t->ops->grant_create(t, out);
+}
+
+void wf_grant_destroy(struct wf_grant *g)
+{
+	if (g)
+		g->transport->ops->grant_destroy(g);
+}
+
+uint32_t wf_grant_key(const struct wf_grant *g)
+{
+	return g->key;
+}
+
+/* Local memory an xfer names must lie in its registration, of this transport. */
+static bool in_mr(const struct wf_ep *ep, const struct wf_xfer *x)
+{
+	return x->mr && x->mr->transport == ep->pg->transport &&
+	       (char *)x->buf >= (char *)x->mr->addr &&
+	       (char *)x->buf + x->len <= (char *)x->mr->addr + x->mr->len;
 }
 
 void wf_mr_dereg(struct wf_mr *mr)
@@ -270,10 +296,14 @@ int wf_ep_post(struct wf_ep *ep, struct wf_xfer *x)
 	case WF_XFER_READ:
 	case WF_XFER_WRITE:
 		/* A registration of another transport means nothing to this one's device. */
-		if (!x->mr || x->mr->transport != ep->pg->transport ||
-		    (char *)x->buf < (char *)x->mr->addr ||
-		    (char *)x->buf + x->len > (char *)x->mr->addr + x->mr->len ||
-		    x->len > x->remote.len || (x->op == WF_XFER_READ && !x->done))
+		if (!in_mr(ep, x) || x->len > x->remote.len || (x->op == WF_XFER_READ && !x->done))
+			return -EINVAL;
+		break;
+	case WF_XFER_GRANT:
+		/* Unsignaled: a grant that fails takes its endpoint, and what follows, down. */
+		if (!in_mr(ep, x) || !(x->mr->access & WF_ACCESS_GRANT) || !x->grant ||
+		    x->grant->transport != ep->pg->transport || x->done || !x->access ||
+		    (x->access & ~(unsigned)(WF_ACCESS_REMOTE_READ | WF_ACCESS_REMOTE_WRITE)))
 			return -EINVAL;
 		break;
 	default:

@@ -81,6 +81,7 @@ enum wf_access {
 	WF_ACCESS_LOCAL = 0,
 	WF_ACCESS_REMOTE_READ = 1 << 0,
 	WF_ACCESS_REMOTE_WRITE = 1 << 1,
+	WF_ACCESS_GRANT = 1 << 2, /* parts may be granted to one peer at a time (WF_XFER_GRANT) */
 };
 
 /* Registered memory. Fields are read-only for users. */
@@ -103,7 +104,19 @@ enum wf_xfer_op {
 	WF_XFER_SEND = 1,
 	WF_XFER_READ,  /* peer memory -> buf */
 	WF_XFER_WRITE, /* buf -> peer memory */
+	WF_XFER_GRANT, /* let this endpoint's peer reach buf (within mr) with access */
 };
+
+/*
+ * A grant: a window on registered memory (a verbs type-2 memory window)
+ * that only one endpoint's peer can use, and only until that peer ends it.
+ * wf_ep_post() of a WF_XFER_GRANT gives it a fresh key at once, to put in
+ * the capsule that goes out after it; the peer ends it with the SEND that
+ * names that key in inv_key, and the receiver sees the key in rx->inv_key.
+ * An endpoint's grants die with it. A live grant must not be granted again:
+ * its owner waits for the ending SEND, or takes the endpoint down.
+ */
+struct wf_grant;
 
 /*
  * One unit of work on an endpoint. The caller owns it (usually embedded in a
@@ -115,8 +128,11 @@ struct wf_xfer {
 	uint32_t len;		/* at most the capsule size */
 	struct wf_mr *mr;	/* required for READ and WRITE; optional for SEND */
 	struct wf_rdesc remote; /* READ and WRITE only */
-	void (*done)(struct wf_xfer *x, int status); /* NULL: unsignaled WRITE */
+	void (*done)(struct wf_xfer *x, int status); /* NULL: unsignaled WRITE or GRANT */
 	void *arg;				     /* for the caller */
+	struct wf_grant *grant;			     /* GRANT only */
+	unsigned access;			     /* GRANT: WF_ACCESS_REMOTE_* bits */
+	uint32_t inv_key; /* SEND: end the peer's grant with this key on arrival; 0: none */
 
 	/* The transport's own; callers leave them alone. */
 	struct wf_xfer *next_;
@@ -127,6 +143,7 @@ struct wf_xfer {
 struct wf_rx {
 	void *data;
 	uint32_t len;
+	uint32_t inv_key; /* the grant of ours the peer ended with it, or 0 */
 };
 
 enum wf_ep_event {
@@ -200,6 +217,15 @@ int wf_mr_reg(struct wf_transport *t, void *addr, size_t len, unsigned access, s
 
 /* Undo wf_mr_reg(); no xfer may still use it. */
 void wf_mr_dereg(struct wf_mr *mr);
+
+/* Make a grant, to be posted (WF_XFER_GRANT) again and again; not for the I/O path. */
+int wf_grant_create(struct wf_transport *t, struct wf_grant **out);
+
+/* Free a grant that is not live (ended by the peer, or its endpoint gone). */
+void wf_grant_destroy(struct wf_grant *g);
+
+/* The key of @g's latest WF_XFER_GRANT: what the peer names to reach it. */
+uint32_t wf_grant_key(const struct wf_grant *g);
 
 /* A poll group: one completion queue and one shared receive queue, for one thread. */
 int wf_poll_group_create(struct wf_transport *t, struct wf_poll_group **out);

@@ -40,6 +40,11 @@ struct wf_ep {
 	enum wf_reject_reason reject;
 };
 
+struct wf_grant {
+	struct wf_transport *transport;
+	uint32_t key;
+};
+
 struct wf_rx_impl {
 	struct wf_rx rx;
 	void (*release)(struct wf_rx_impl *rx);
@@ -52,6 +57,8 @@ struct wf_transport_ops {
 	int (*mr_reg)(struct wf_transport *t, void *addr, size_t len, unsigned access,
 		      struct wf_mr **out);
 	void (*mr_dereg)(struct wf_mr *mr);
+	int (*grant_create)(struct wf_transport *t, struct wf_grant **out);
+	void (*grant_destroy)(struct wf_grant *g);
 	int (*pg_create)(struct wf_transport *t, struct wf_poll_group **out);
 	void (*pg_destroy)(struct wf_poll_group *pg);
 	int (*pg_poll)(struct wf_poll_group *pg, int timeout_ms);

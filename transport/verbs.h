@@ -46,6 +46,20 @@ struct wf_verbs_transport {
 	struct ibv_pd *pd;
 	struct ibv_device_attr attr;
 	int numa_node;
+	unsigned wc_inv_flags; /* wc_flags that say a receive ended one of our grants */
+};
+
+/*
+ * A grant is a type-2 memory window, bound to one QP at a time. Its
+ * endpoint keeps it on a list, because rxe cannot destroy a QP that a
+ * window is still bound to: the window is freed first (a new one is made
+ * when the grant is next posted).
+ */
+struct wf_verbs_grant {
+	struct wf_grant base;
+	struct ibv_mw *mw;		/* NULL until first posted, or after its QP went */
+	struct wf_verbs_ep *ep;		/* the endpoint whose QP it was last bound on */
+	struct wf_verbs_grant *ep_next; /* that endpoint's list */
 };
 
 struct wf_verbs_mr {
@@ -80,8 +94,9 @@ struct wf_verbs_ep {
 	struct rdma_cm_id *id;
 	struct ibv_qp *qp;
 	enum wf_verbs_ep_state state;
-	bool announced;	      /* the owner saw WF_EP_CONNECTED */
-	bool dirty;	      /* on the group's list of endpoints with work to post */
+	bool announced;		       /* the owner saw WF_EP_CONNECTED */
+	struct wf_verbs_grant *grants; /* posted on this QP: freed before it is */
+	bool dirty;		       /* on the group's list of endpoints with work to post */
 	bool drain_failed;    /* no drain WR could be posted: finish from the expiry check */
 	int down_status;      /* what in-flight xfers and the DISCONNECTED event report */
 	int carried;	      /* an unsignaled WRITE\'s failure, for the next signaled xfer */
@@ -231,6 +246,12 @@ void wf_verbs_destroy(struct wf_transport *t);
 int wf_verbs_mr_reg(struct wf_transport *t, void *addr, size_t len, unsigned access,
 		    struct wf_mr **out);
 void wf_verbs_mr_dereg(struct wf_mr *mr);
+int wf_verbs_grant_create(struct wf_transport *t, struct wf_grant **out);
+void wf_verbs_grant_destroy(struct wf_grant *g);
+/* verbs_ep.c: free the windows bound on @ep's QP, which must not outlive them */
+void wf_verbs_ep_drop_grants(struct wf_verbs_ep *ep);
+/* verbs_ep.c: free @g's window and take it off its endpoint's list */
+void wf_verbs_grant_unbind(struct wf_verbs_grant *g);
 
 /* verbs_pg.c: poll-group ops */
 int wf_verbs_pg_create(struct wf_transport *t, struct wf_poll_group **out);

@@ -11,6 +11,8 @@
 
 #include <numa.h>
 
+#include "core/log.h"
+
 uint64_t wf_verbs_now_ns(void)
 {
 	struct timespec ts;
@@ -77,6 +79,14 @@ int wf_verbs_create(const struct wf_transport_opts *opts, struct wf_transport **
 		ret = -errno;
 		goto err_devs;
 	}
+	/*
+	 * rxe hands user space the kernel's IB_WC_WITH_INVALIDATE (bit 2, which
+	 * libibverbs calls IP_CSUM_OK) instead of IBV_WC_WITH_INV: seen on
+	 * Debian's 6.1. Only there is that bit read as an invalidation.
+	 */
+	t->wc_inv_flags = IBV_WC_WITH_INV;
+	if (!strncmp(ibv_get_device_name(t->verbs->device), "rxe", 3))
+		t->wc_inv_flags |= 1u << 2;
 	t->numa_node = opts->numa_node >= 0 ? opts->numa_node : device_numa_node(t->verbs);
 	if (numa_available() < 0)
 		t->numa_node = -1;
@@ -112,6 +122,8 @@ int wf_verbs_mr_reg(struct wf_transport *tt, void *addr, size_t len, unsigned ac
 		flags |= IBV_ACCESS_REMOTE_READ;
 	if (access & WF_ACCESS_REMOTE_WRITE)
 		flags |= IBV_ACCESS_REMOTE_WRITE;
+	if (access & WF_ACCESS_GRANT)
+		flags |= IBV_ACCESS_MW_BIND;
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
@@ -136,12 +148,37 @@ void wf_verbs_mr_dereg(struct wf_mr *mr)
 	free(m);
 }
 
+int wf_verbs_grant_create(struct wf_transport *tt, struct wf_grant **out)
+{
+	struct wf_verbs_transport *t = wf_container_of(tt, struct wf_verbs_transport, base);
+	struct wf_verbs_grant *g;
+
+	if (!(t->attr.device_cap_flags & IBV_DEVICE_MEM_WINDOW_TYPE_2B))
+		return -EOPNOTSUPP;
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	g->base.transport = tt;
+	*out = &g->base;
+	return 0;
+}
+
+void wf_verbs_grant_destroy(struct wf_grant *gg)
+{
+	struct wf_verbs_grant *g = wf_container_of(gg, struct wf_verbs_grant, base);
+
+	wf_verbs_grant_unbind(g);
+	free(g);
+}
+
 const struct wf_transport_ops wf_verbs_ops = {
     .name = "verbs",
     .create = wf_verbs_create,
     .destroy = wf_verbs_destroy,
     .mr_reg = wf_verbs_mr_reg,
     .mr_dereg = wf_verbs_mr_dereg,
+    .grant_create = wf_verbs_grant_create,
+    .grant_destroy = wf_verbs_grant_destroy,
     .pg_create = wf_verbs_pg_create,
     .pg_destroy = wf_verbs_pg_destroy,
     .pg_poll = wf_verbs_pg_poll,

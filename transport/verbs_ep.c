@@ -116,12 +116,70 @@ void wf_verbs_ep_mark_dirty(struct wf_verbs_ep *ep)
 	ep->pg->dirty = ep;
 }
 
+void wf_verbs_grant_unbind(struct wf_verbs_grant *g)
+{
+	int ret;
+
+	if (g->ep) {
+		struct wf_verbs_grant **p = &g->ep->grants;
+
+		while (*p != g)
+			p = &(*p)->ep_next;
+		*p = g->ep_next;
+		g->ep = NULL;
+	}
+	if (!g->mw)
+		return;
+	/* Freeing a bound window also releases the QP it holds. */
+	ret = ibv_dealloc_mw(g->mw);
+	if (ret)
+		wf_log_warn(g->base.transport->opts.log, "verbs: memory window not freed: %s",
+			    strerror(ret));
+	g->mw = NULL;
+}
+
+void wf_verbs_ep_drop_grants(struct wf_verbs_ep *ep)
+{
+	while (ep->grants)
+		wf_verbs_grant_unbind(ep->grants);
+}
+
+/*
+ * A grant gets its next key now, for the caller's capsule. A window last
+ * bound on another endpoint's QP may still be bound there (QPs die
+ * asynchronously), so it is swapped for a fresh one: reconnects only.
+ */
+static int grant_prepare(struct wf_verbs_ep *ep, struct wf_verbs_grant *g)
+{
+	if (g->ep != ep)
+		wf_verbs_grant_unbind(g);
+	if (!g->mw) {
+		g->mw = ibv_alloc_mw(ep->pg->t->pd, IBV_MW_TYPE_2);
+		if (!g->mw)
+			return errno ? -errno : -ENOMEM;
+		g->base.key = g->mw->rkey;
+	}
+	if (!g->ep) {
+		g->ep = ep;
+		g->ep_next = ep->grants;
+		ep->grants = g;
+	}
+	g->base.key = ibv_inc_rkey(g->base.key);
+	return 0;
+}
+
 int wf_verbs_post(struct wf_ep *e, struct wf_xfer *x)
 {
 	struct wf_verbs_ep *ep = wf_verbs_ep(e);
 
 	if (ep->state != WF_VERBS_EP_CONNECTED)
 		return -ENOTCONN;
+	if (x->op == WF_XFER_GRANT) {
+		int ret = grant_prepare(ep, wf_container_of(x->grant, struct wf_verbs_grant, base));
+
+		if (ret)
+			return ret;
+	}
 	x->status_ = 0;
 	list_push(&ep->pending, x);
 	wf_verbs_ep_mark_dirty(ep);
@@ -165,6 +223,29 @@ static void unstage(struct wf_verbs_ep *ep, struct wf_xfer *x)
 	ep->stage_used--;
 }
 
+/* Bind the grant's window over @x's memory, for the QP this WR goes on only. */
+static void build_bind(struct wf_xfer *x, struct ibv_send_wr *wr)
+{
+	struct wf_verbs_grant *g = wf_container_of(x->grant, struct wf_verbs_grant, base);
+	unsigned flags = 0;
+
+	if (x->access & WF_ACCESS_REMOTE_READ)
+		flags |= IBV_ACCESS_REMOTE_READ;
+	if (x->access & WF_ACCESS_REMOTE_WRITE)
+		flags |= IBV_ACCESS_REMOTE_WRITE;
+	wr->opcode = IBV_WR_BIND_MW;
+	wr->sg_list = NULL;
+	wr->num_sge = 0;
+	wr->bind_mw.mw = g->mw;
+	wr->bind_mw.rkey = g->base.key;
+	wr->bind_mw.bind_info = (struct ibv_mw_bind_info){
+	    .mr = wf_container_of(x->mr, struct wf_verbs_mr, base)->mr,
+	    .addr = (uintptr_t)x->buf,
+	    .length = x->len,
+	    .mw_access_flags = flags,
+	};
+}
+
 /* Fill @wr for @x; false if @x must wait (no staging room). */
 static bool build_wr(struct wf_verbs_ep *ep, struct wf_xfer *x, struct ibv_send_wr *wr,
 		     struct ibv_sge *sge)
@@ -174,8 +255,12 @@ static bool build_wr(struct wf_verbs_ep *ep, struct wf_xfer *x, struct ibv_send_
 	if (x->mr)
 		sge->lkey = wf_container_of(x->mr, struct wf_verbs_mr, base)->mr->lkey;
 	switch (x->op) {
+	case WF_XFER_GRANT:
+		build_bind(x, wr);
+		break;
 	case WF_XFER_SEND:
-		wr->opcode = IBV_WR_SEND;
+		wr->opcode = x->inv_key ? IBV_WR_SEND_WITH_INV : IBV_WR_SEND;
+		wr->invalidate_rkey = x->inv_key;
 		if (x->len <= ep->max_inline)
 			wr->send_flags |= IBV_SEND_INLINE;
 		else if (!x->mr && !stage(ep, x, sge))
@@ -188,7 +273,7 @@ static bool build_wr(struct wf_verbs_ep *ep, struct wf_xfer *x, struct ibv_send_
 		wr->opcode = IBV_WR_RDMA_WRITE;
 		break;
 	}
-	if (x->op != WF_XFER_SEND) {
+	if (x->op == WF_XFER_READ || x->op == WF_XFER_WRITE) {
 		wr->wr.rdma.remote_addr = x->remote.addr;
 		wr->wr.rdma.rkey = x->remote.key;
 	}
@@ -344,6 +429,7 @@ static void ep_free(struct wf_verbs_ep *ep)
 {
 	struct wf_verbs_pg *pg = ep->pg;
 
+	wf_verbs_ep_drop_grants(ep);
 	if (ep->qp) {
 		wf_verbs_pg_unmap_qp(pg, ep);
 		rdma_destroy_qp(ep->id);
