@@ -5,7 +5,8 @@
  *   weft [options] read VOLUME [--lba N] [--blocks N] [--file F]   (stdout by default)
  *   weft [options] write VOLUME [--lba N] [--file F]               (stdin by default)
  *   weft [options] verify VOLUME [--blocks N] [--gen G] [--qd N]
- *   weft [options] perf VOLUME [--qd N] [--size BYTES] [--pattern P] [--time S] [--json]
+ *   weft [options] perf VOLUME [--qd N] [--size BYTES] [--pattern P] [--time S] [--ramp S]
+ *                              [--json]
  * Options: --addr A --port P --transport auto|rdma|tcp --host ID.
  */
 #include <errno.h>
@@ -26,7 +27,7 @@ struct cli {
 	struct wf_host_opts o;
 	uint64_t lba, blocks, gen, size;
 	uint32_t qd;
-	int seconds;
+	int seconds, ramp;
 	const char *file, *pattern;
 	int json;
 	struct wf_host *h;
@@ -278,7 +279,8 @@ struct perf {
 	int read_pct;  /* 0, 50 or 100 */
 	int random;
 	uint64_t ios, errors;
-	uint64_t *hist; /* HIST_US + 1 buckets of 1 us */
+	uint64_t lat_ns; /* sum over ios + errors, for the mean the histogram rounds */
+	uint64_t *hist;	 /* HIST_US + 1 buckets of 1 us */
 };
 
 static uint64_t perf_rand(struct perf *p)
@@ -293,9 +295,10 @@ static void pslot_done(void *arg, int status)
 {
 	struct pslot *s = arg;
 	struct perf *p = s->p;
-	uint64_t us = (now_ns() - s->start_ns) / 1000;
+	uint64_t ns = now_ns() - s->start_ns, us = ns / 1000;
 
 	s->busy = 0;
+	p->lat_ns += ns;
 	p->hist[us < HIST_US ? us : HIST_US]++;
 	if (status)
 		p->errors++;
@@ -348,6 +351,13 @@ static int perf_pattern(struct perf *p, const char *pat)
 	return -EINVAL;
 }
 
+static double perf_mean_us(const struct perf *p)
+{
+	uint64_t n = p->ios + p->errors;
+
+	return n ? (double)p->lat_ns / (double)n / 1e3 : 0;
+}
+
 static void perf_report(const struct perf *p, double secs)
 {
 	const struct cli *c = p->c;
@@ -357,9 +367,10 @@ static void perf_report(const struct perf *p, double secs)
 	if (c->json) {
 		printf("{\"transport\":\"%s\",\"pattern\":\"%s\",\"qd\":%u,\"io_size\":%lu,"
 		       "\"seconds\":%.3f,\"ios\":%lu,\"errors\":%lu,\"iops\":%.0f,\"mib_s\":%.2f,"
-		       "\"lat_us\":{\"p50\":%.0f,\"p90\":%.0f,\"p99\":%.0f,\"p999\":%.0f}}\n",
+		       "\"lat_us\":{\"mean\":%.1f,\"p50\":%.0f,\"p90\":%.0f,\"p99\":%.0f,"
+		       "\"p999\":%.0f}}\n",
 		       wf_host_transport(c->h), c->pattern, c->qd, (unsigned long)c->size, secs,
-		       (unsigned long)p->ios, (unsigned long)p->errors, iops, mibs,
+		       (unsigned long)p->ios, (unsigned long)p->errors, iops, mibs, perf_mean_us(p),
 		       perf_pct(p, 0.5), perf_pct(p, 0.9), perf_pct(p, 0.99), perf_pct(p, 0.999));
 		return;
 	}
@@ -368,8 +379,9 @@ static void perf_report(const struct perf *p, double secs)
 	       c->pattern, c->v ? wf_vol_info(c->v)->name : "?", c->qd, (unsigned long)c->size,
 	       wf_host_transport(c->h), (unsigned long)p->ios, secs, iops, mibs,
 	       (unsigned long)p->errors);
-	printf("perf: latency us p50 %.0f p90 %.0f p99 %.0f p99.9 %.0f\n", perf_pct(p, 0.5),
-	       perf_pct(p, 0.9), perf_pct(p, 0.99), perf_pct(p, 0.999));
+	printf("perf: latency us mean %.1f p50 %.0f p90 %.0f p99 %.0f p99.9 %.0f\n",
+	       perf_mean_us(p), perf_pct(p, 0.5), perf_pct(p, 0.9), perf_pct(p, 0.99),
+	       perf_pct(p, 0.999));
 }
 
 static int cmd_perf(struct cli *c)
@@ -377,8 +389,8 @@ static int cmd_perf(struct cli *c)
 	uint32_t bs = wf_vol_block_size(c->v);
 	struct perf p = {.c = c, .rng = 0x2545f4914f6cdd1dull};
 	struct pslot *slots = calloc(c->qd, sizeof(*slots));
-	uint64_t t0, end;
-	int rc = 0, active;
+	uint64_t t0, end, ramp_end;
+	int rc = 0, active, ramping = c->ramp > 0;
 
 	if (!slots || perf_pattern(&p, c->pattern) || !c->size || c->size % bs ||
 	    c->size / bs > wf_vol_info(c->v)->max_transfer_blocks)
@@ -394,10 +406,23 @@ static int cmd_perf(struct cli *c)
 			return fail("perf", -ENOMEM);
 	}
 	t0 = now_ns();
-	end = t0 + (uint64_t)c->seconds * 1000000000ull;
+	ramp_end = t0 + (uint64_t)c->ramp * 1000000000ull;
+	end = ramp_end + (uint64_t)c->seconds * 1000000000ull;
 	do {
-		int going = now_ns() < end;
+		uint64_t now = now_ns();
+		int going = now < end;
 
+		/*
+		 * The ramp's I/O warms caches, connections and the target's pools but
+		 * counts for nothing, like fio's ramp_time, so both sides of a
+		 * comparison measure the steady state only.
+		 */
+		if (ramping && now >= ramp_end) {
+			ramping = 0;
+			t0 = now;
+			p.ios = p.errors = p.lat_ns = 0;
+			memset(p.hist, 0, (HIST_US + 1) * sizeof(*p.hist));
+		}
 		active = 0;
 		for (uint32_t i = 0; i < c->qd && !rc; i++) {
 			if (!slots[i].busy && going)
@@ -430,7 +455,7 @@ static void usage(FILE *f)
 		   "  verify:     [--lba N] [--blocks N] [--gen G] [--qd N]\n"
 		   "  perf:       [--qd N] [--size BYTES] [--pattern read|write|randread|randwrite|"
 		   "randrw|rw]\n"
-		   "              [--time S] [--json]\n");
+		   "              [--time S] [--ramp S] [--json]\n");
 }
 
 static int parse_num(const char *s, uint64_t *out)
@@ -463,6 +488,7 @@ static int parse_args(struct cli *c, int argc, char **argv)
 	    {"size", required_argument, NULL, 's'},
 	    {"pattern", required_argument, NULL, 'P'},
 	    {"time", required_argument, NULL, 'T'},
+	    {"ramp", required_argument, NULL, 'r'},
 	    {"json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
@@ -512,6 +538,9 @@ static int parse_args(struct cli *c, int argc, char **argv)
 			break;
 		case 'T':
 			c->seconds = (int)v;
+			break;
+		case 'r':
+			c->ramp = (int)v;
 			break;
 		case 'j':
 			c->json = 1;
