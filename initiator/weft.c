@@ -20,7 +20,14 @@
 #include <weft/weft.h>
 
 #define CHUNK_BLOCKS 64
-#define HIST_US	     65536 /* latency histogram: 1 us buckets, the last one open */
+/*
+ * Latency histogram: 1 us buckets up to HIST_US, then 1 ms buckets up to
+ * HIST_MS ms more, the last one open. A guest under TCG sees 100 ms I/O at
+ * QD 16, which a 65 ms cap would report as p99 = cap.
+ */
+#define HIST_US	     65536
+#define HIST_MS	     4096
+#define HIST_N	     (HIST_US + HIST_MS + 1)
 #define VERIFY_MAGIC 0x77656674u
 
 struct cli {
@@ -280,7 +287,7 @@ struct perf {
 	int random;
 	uint64_t ios, errors;
 	uint64_t lat_ns; /* sum over ios + errors, for the mean the histogram rounds */
-	uint64_t *hist;	 /* HIST_US + 1 buckets of 1 us */
+	uint64_t *hist;	 /* HIST_N buckets, see HIST_US */
 };
 
 static uint64_t perf_rand(struct perf *p)
@@ -299,7 +306,11 @@ static void pslot_done(void *arg, int status)
 
 	s->busy = 0;
 	p->lat_ns += ns;
-	p->hist[us < HIST_US ? us : HIST_US]++;
+	if (us < HIST_US)
+		p->hist[us]++;
+	else
+		p->hist[HIST_US +
+			((us - HIST_US) / 1000 < HIST_MS ? (us - HIST_US) / 1000 : HIST_MS)]++;
 	if (status)
 		p->errors++;
 	else
@@ -325,12 +336,12 @@ static double perf_pct(const struct perf *p, double q)
 {
 	uint64_t total = p->ios + p->errors, seen = 0;
 
-	for (uint32_t i = 0; i <= HIST_US; i++) {
+	for (uint32_t i = 0; i < HIST_N; i++) {
 		seen += p->hist[i];
 		if (total && (double)seen >= q * (double)total)
-			return i;
+			return i < HIST_US ? i : HIST_US + (double)(i - HIST_US) * 1000;
 	}
-	return HIST_US;
+	return HIST_US + (double)HIST_MS * 1000;
 }
 
 static int perf_pattern(struct perf *p, const char *pat)
@@ -397,7 +408,7 @@ static int cmd_perf(struct cli *c)
 		return fail("perf: pattern or size", -EINVAL);
 	p.nb = (uint32_t)(c->size / bs);
 	p.span = (wf_vol_nblocks(c->v) - c->lba) / p.nb;
-	p.hist = calloc(HIST_US + 1, sizeof(*p.hist));
+	p.hist = calloc(HIST_N, sizeof(*p.hist));
 	if (!p.span || !p.hist)
 		return fail("perf", -EINVAL);
 	for (uint32_t i = 0; i < c->qd; i++) {
@@ -421,7 +432,7 @@ static int cmd_perf(struct cli *c)
 			ramping = 0;
 			t0 = now;
 			p.ios = p.errors = p.lat_ns = 0;
-			memset(p.hist, 0, (HIST_US + 1) * sizeof(*p.hist));
+			memset(p.hist, 0, HIST_N * sizeof(*p.hist));
 		}
 		active = 0;
 		for (uint32_t i = 0; i < c->qd && !rc; i++) {
