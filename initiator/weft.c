@@ -5,7 +5,8 @@
  *   weft [options] read VOLUME [--lba N] [--blocks N] [--file F]   (stdout by default)
  *   weft [options] write VOLUME [--lba N] [--file F]               (stdin by default)
  *   weft [options] verify VOLUME [--blocks N] [--gen G] [--qd N]
- *   weft [options] perf VOLUME [--qd N] [--size BYTES] [--pattern P] [--time S] [--json]
+ *   weft [options] perf VOLUME [--qd N] [--size BYTES] [--pattern P] [--time S] [--ramp S]
+ *                              [--json]
  * Options: --addr A --port P --transport auto|rdma|tcp --host ID --secret-file F.
  * The secret is the first line of F, or $WEFT_SECRET; never an argument,
  * since arguments are visible to every user through ps.
@@ -21,7 +22,14 @@
 #include <weft/weft.h>
 
 #define CHUNK_BLOCKS 64
-#define HIST_US	     65536 /* latency histogram: 1 us buckets, the last one open */
+/*
+ * Latency histogram: 1 us buckets up to HIST_US, then 1 ms buckets up to
+ * HIST_MS ms more, the last one open. A guest under TCG sees 100 ms I/O at
+ * QD 16, which a 65 ms cap would report as p99 = cap.
+ */
+#define HIST_US	     65536
+#define HIST_MS	     4096
+#define HIST_N	     (HIST_US + HIST_MS + 1)
 #define VERIFY_MAGIC 0x77656674u
 #define SECRET_LINE  256
 
@@ -29,7 +37,7 @@ struct cli {
 	struct wf_host_opts o;
 	uint64_t lba, blocks, gen, size;
 	uint32_t qd;
-	int seconds;
+	int seconds, ramp;
 	const char *file, *pattern;
 	int json;
 	struct wf_host *h;
@@ -311,7 +319,8 @@ struct perf {
 	int read_pct;  /* 0, 50 or 100 */
 	int random;
 	uint64_t ios, errors;
-	uint64_t *hist; /* HIST_US + 1 buckets of 1 us */
+	uint64_t lat_ns; /* sum over ios + errors, for the mean the histogram rounds */
+	uint64_t *hist;	 /* HIST_N buckets, see HIST_US */
 };
 
 static uint64_t perf_rand(struct perf *p)
@@ -326,10 +335,15 @@ static void pslot_done(void *arg, int status)
 {
 	struct pslot *s = arg;
 	struct perf *p = s->p;
-	uint64_t us = (now_ns() - s->start_ns) / 1000;
+	uint64_t ns = now_ns() - s->start_ns, us = ns / 1000;
 
 	s->busy = 0;
-	p->hist[us < HIST_US ? us : HIST_US]++;
+	p->lat_ns += ns;
+	if (us < HIST_US)
+		p->hist[us]++;
+	else
+		p->hist[HIST_US +
+			((us - HIST_US) / 1000 < HIST_MS ? (us - HIST_US) / 1000 : HIST_MS)]++;
 	if (status)
 		p->errors++;
 	else
@@ -355,12 +369,12 @@ static double perf_pct(const struct perf *p, double q)
 {
 	uint64_t total = p->ios + p->errors, seen = 0;
 
-	for (uint32_t i = 0; i <= HIST_US; i++) {
+	for (uint32_t i = 0; i < HIST_N; i++) {
 		seen += p->hist[i];
 		if (total && (double)seen >= q * (double)total)
-			return i;
+			return i < HIST_US ? i : HIST_US + (double)(i - HIST_US) * 1000;
 	}
-	return HIST_US;
+	return HIST_US + (double)HIST_MS * 1000;
 }
 
 static int perf_pattern(struct perf *p, const char *pat)
@@ -381,6 +395,13 @@ static int perf_pattern(struct perf *p, const char *pat)
 	return -EINVAL;
 }
 
+static double perf_mean_us(const struct perf *p)
+{
+	uint64_t n = p->ios + p->errors;
+
+	return n ? (double)p->lat_ns / (double)n / 1e3 : 0;
+}
+
 static void perf_report(const struct perf *p, double secs)
 {
 	const struct cli *c = p->c;
@@ -390,9 +411,10 @@ static void perf_report(const struct perf *p, double secs)
 	if (c->json) {
 		printf("{\"transport\":\"%s\",\"pattern\":\"%s\",\"qd\":%u,\"io_size\":%lu,"
 		       "\"seconds\":%.3f,\"ios\":%lu,\"errors\":%lu,\"iops\":%.0f,\"mib_s\":%.2f,"
-		       "\"lat_us\":{\"p50\":%.0f,\"p90\":%.0f,\"p99\":%.0f,\"p999\":%.0f}}\n",
+		       "\"lat_us\":{\"mean\":%.1f,\"p50\":%.0f,\"p90\":%.0f,\"p99\":%.0f,"
+		       "\"p999\":%.0f}}\n",
 		       wf_host_transport(c->h), c->pattern, c->qd, (unsigned long)c->size, secs,
-		       (unsigned long)p->ios, (unsigned long)p->errors, iops, mibs,
+		       (unsigned long)p->ios, (unsigned long)p->errors, iops, mibs, perf_mean_us(p),
 		       perf_pct(p, 0.5), perf_pct(p, 0.9), perf_pct(p, 0.99), perf_pct(p, 0.999));
 		return;
 	}
@@ -401,8 +423,9 @@ static void perf_report(const struct perf *p, double secs)
 	       c->pattern, c->v ? wf_vol_info(c->v)->name : "?", c->qd, (unsigned long)c->size,
 	       wf_host_transport(c->h), (unsigned long)p->ios, secs, iops, mibs,
 	       (unsigned long)p->errors);
-	printf("perf: latency us p50 %.0f p90 %.0f p99 %.0f p99.9 %.0f\n", perf_pct(p, 0.5),
-	       perf_pct(p, 0.9), perf_pct(p, 0.99), perf_pct(p, 0.999));
+	printf("perf: latency us mean %.1f p50 %.0f p90 %.0f p99 %.0f p99.9 %.0f\n",
+	       perf_mean_us(p), perf_pct(p, 0.5), perf_pct(p, 0.9), perf_pct(p, 0.99),
+	       perf_pct(p, 0.999));
 }
 
 static int cmd_perf(struct cli *c)
@@ -410,15 +433,15 @@ static int cmd_perf(struct cli *c)
 	uint32_t bs = wf_vol_block_size(c->v);
 	struct perf p = {.c = c, .rng = 0x2545f4914f6cdd1dull};
 	struct pslot *slots = calloc(c->qd, sizeof(*slots));
-	uint64_t t0, end;
-	int rc = 0, active;
+	uint64_t t0, end, ramp_end;
+	int rc = 0, active, ramping = c->ramp > 0;
 
 	if (!slots || perf_pattern(&p, c->pattern) || !c->size || c->size % bs ||
 	    c->size / bs > wf_vol_info(c->v)->max_transfer_blocks)
 		return fail("perf: pattern or size", -EINVAL);
 	p.nb = (uint32_t)(c->size / bs);
 	p.span = (wf_vol_nblocks(c->v) - c->lba) / p.nb;
-	p.hist = calloc(HIST_US + 1, sizeof(*p.hist));
+	p.hist = calloc(HIST_N, sizeof(*p.hist));
 	if (!p.span || !p.hist)
 		return fail("perf", -EINVAL);
 	for (uint32_t i = 0; i < c->qd; i++) {
@@ -427,10 +450,23 @@ static int cmd_perf(struct cli *c)
 			return fail("perf", -ENOMEM);
 	}
 	t0 = now_ns();
-	end = t0 + (uint64_t)c->seconds * 1000000000ull;
+	ramp_end = t0 + (uint64_t)c->ramp * 1000000000ull;
+	end = ramp_end + (uint64_t)c->seconds * 1000000000ull;
 	do {
-		int going = now_ns() < end;
+		uint64_t now = now_ns();
+		int going = now < end;
 
+		/*
+		 * The ramp's I/O warms caches, connections and the target's pools but
+		 * counts for nothing, like fio's ramp_time, so both sides of a
+		 * comparison measure the steady state only.
+		 */
+		if (ramping && now >= ramp_end) {
+			ramping = 0;
+			t0 = now;
+			p.ios = p.errors = p.lat_ns = 0;
+			memset(p.hist, 0, HIST_N * sizeof(*p.hist));
+		}
 		active = 0;
 		for (uint32_t i = 0; i < c->qd && !rc; i++) {
 			if (!slots[i].busy && going)
@@ -464,7 +500,7 @@ static void usage(FILE *f)
 		   "  verify:     [--lba N] [--blocks N] [--gen G] [--qd N]\n"
 		   "  perf:       [--qd N] [--size BYTES] [--pattern read|write|randread|randwrite|"
 		   "randrw|rw]\n"
-		   "              [--time S] [--json]\n");
+		   "              [--time S] [--ramp S] [--json]\n");
 }
 
 static int parse_num(const char *s, uint64_t *out)
@@ -498,6 +534,7 @@ static int parse_args(struct cli *c, int argc, char **argv)
 	    {"size", required_argument, NULL, 's'},
 	    {"pattern", required_argument, NULL, 'P'},
 	    {"time", required_argument, NULL, 'T'},
+	    {"ramp", required_argument, NULL, 'r'},
 	    {"json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
@@ -550,6 +587,9 @@ static int parse_args(struct cli *c, int argc, char **argv)
 			break;
 		case 'T':
 			c->seconds = (int)v;
+			break;
+		case 'r':
+			c->ramp = (int)v;
 			break;
 		case 'j':
 			c->json = 1;
