@@ -95,7 +95,7 @@ static int no_data(const struct wf_cmd *c)
 /* Admin commands that name no blocks. */
 static enum wf_status check_admin(const struct wf_cmd *c)
 {
-	if (c->lba || c->nblocks || c->flags)
+	if (c->lba || c->nblocks || (c->flags & ~WF_CMD_F_INV))
 		return WF_SC_INVALID_FIELD;
 	switch (c->opcode) {
 	case WF_OP_CONNECT:
@@ -143,7 +143,7 @@ static enum wf_status check_io(const struct wf_cmd *c)
 	if (!c->volume)
 		return WF_SC_INVALID_FIELD;
 	if (c->opcode == WF_OP_FLUSH) {
-		if (c->lba || c->nblocks || c->flags)
+		if (c->lba || c->nblocks || (c->flags & ~WF_CMD_F_INV))
 			return WF_SC_INVALID_FIELD;
 		return no_data(c) ? WF_SC_SUCCESS : WF_SC_INVALID_DATA;
 	}
@@ -184,6 +184,9 @@ enum wf_status wf_cmd_decode(const void *buf, size_t len, uint32_t max_inline, s
 	if (out->inline_len > max_inline)
 		return WF_SC_INVALID_DATA;
 	if (get32(p + 60) || out->cdw[0] || out->cdw[1] || (out->flags & ~WF_CMD_F_ALL))
+		return WF_SC_INVALID_FIELD;
+	/* Only a key can be a window to end. */
+	if ((out->flags & WF_CMD_F_INV) && !has_keyed_data(out))
 		return WF_SC_INVALID_FIELD;
 	switch (out->opcode) {
 	case WF_OP_CONNECT:

@@ -205,6 +205,8 @@ void wf_req_complete(struct wf_tgt_req *req, enum wf_status status)
 	    .len = WF_CPL_SIZE,
 	    .done = cpl_done,
 	    .arg = req,
+	    /* The host's window dies as its completion arrives, whatever the status. */
+	    .inv_key = req->cmd.flags & WF_CMD_F_INV ? req->cmd.data.key : 0,
 	};
 	if (wf_ep_post(conn->ep, &req->cpl_x))
 		req_free(req);

@@ -63,7 +63,8 @@ enum wf_status {
 
 /* wf_cmd.flags bits. */
 #define WF_CMD_F_FUA 0x0001 /* write through to stable media before completing */
-#define WF_CMD_F_ALL WF_CMD_F_FUA
+#define WF_CMD_F_INV 0x0002 /* data.key is a window: end it with the completion */
+#define WF_CMD_F_ALL (WF_CMD_F_FUA | WF_CMD_F_INV)
 
 /* A host buffer the target may read or write: what the host registered. */
 struct wf_sgl {

@@ -115,6 +115,18 @@ static void test_each_check_has_its_status(void)
 	c = base_read();
 	c.flags = WF_CMD_F_FUA; /* FUA means nothing to a read */
 	expect(c, 0, WF_SC_INVALID_FIELD);
+	/* A window to end (INV) needs a keyed buffer; a read has one, a flush does not. */
+	c = base_read();
+	c.flags = WF_CMD_F_INV;
+	expect(c, 0, WF_SC_SUCCESS);
+	c.data.key = 0;
+	expect(c, 0, WF_SC_INVALID_FIELD);
+	c = (struct wf_cmd){.opcode = WF_OP_FLUSH, .version = WF_WIRE_VERSION, .volume = 1};
+	c.flags = WF_CMD_F_INV;
+	expect(c, 0, WF_SC_INVALID_FIELD);
+	c = (struct wf_cmd){.opcode = WF_OP_KEEP_ALIVE, .version = WF_WIRE_VERSION};
+	c.flags = WF_CMD_F_INV;
+	expect(c, 0, WF_SC_INVALID_FIELD);
 	c = base_read();
 	c.cdw[1] = 1;
 	expect(c, 0, WF_SC_INVALID_FIELD);
