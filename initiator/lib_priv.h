@@ -31,6 +31,7 @@ struct wf_slot {
 	struct wf_mr *cached; /* from the registration cache, put back at completion */
 	bool busy;
 	bool sent, answered; /* both needed before the slot is reused */
+	bool posted;	     /* its SEND is with the current endpoint */
 	int status;
 	struct wf_xfer x;
 	uint8_t *capsule;
@@ -47,10 +48,19 @@ struct wf_qp {
 	struct wf_ep *ep;
 	struct wf_mr_cache *cache;
 	struct wf_dma *dma;
-	bool up, down;
+	bool up, down; /* the current endpoint's fate, for qp_connect() */
 	int fail_status;
+	/*
+	 * in_connect: qp_connect() runs (admin commands take the reserve slot,
+	 * polls do no upkeep). lost: waiting to reconnect, commands queue.
+	 * failed: for good. abandon: we took the endpoint down on purpose.
+	 */
+	bool in_connect, lost, failed, abandon, ka_out;
+	uint64_t last_rx, last_poll; /* ms: something heard from the target; upkeep ran */
+	uint64_t lost_at, next_try;  /* ms */
+	uint32_t backoff_ms, reconnects;
 	uint32_t depth, outstanding, max_inline;
-	struct wf_slot *slots;
+	struct wf_slot *slots; /* depth of them for I/O, then the reserve slot */
 	struct wf_slot *free;
 	uint8_t *capsules;
 	uint8_t *admin_buf; /* registered scratch for IDENTIFY and LIST_VOLUMES answers */
@@ -80,5 +90,8 @@ uint64_t wf_lib_now_ms(void);
 
 /* Run an admin command to completion within the host's timeout. */
 int wf_qp_admin(struct wf_qp *qp, struct wf_cmd *c, const void *inline_data);
+
+/* Take @qp down for good: a command given up on may still be touched by the target. */
+void wf_qp_take_down(struct wf_qp *qp);
 
 #endif /* WF_INITIATOR_LIB_PRIV_H */

@@ -76,6 +76,7 @@ struct env {
 	int run_rc;
 	uint16_t port;
 	char file[64];
+	int reconnect_ms; /* hosts' reconnect_timeout_ms: 0 but in the fault cases */
 };
 
 static void *target_main(void *arg)
@@ -148,6 +149,8 @@ static int host_try(struct env *e, const char *id, uint16_t qd, struct host *out
 	o.transport = e->transport;
 	o.host_id = id;
 	o.queue_depth = qd;
+	/* Most cases watch one connection's life: a stopped target must fail them, not wait. */
+	o.reconnect_timeout_ms = e->reconnect_ms;
 	rc = wf_host_open(&o, &out->h);
 	if (rc)
 		return rc;
