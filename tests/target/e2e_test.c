@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <weft/weft.h>
@@ -77,6 +78,8 @@ struct env {
 	uint16_t port;
 	char file[64];
 	int reconnect_ms; /* hosts' reconnect_timeout_ms: 0 but in the fault cases */
+	int ka_ms;	  /* hosts' keep_alive_ms; -1: the default */
+	const char *conf; /* more config lines for this case */
 };
 
 static void *target_main(void *arg)
@@ -105,7 +108,8 @@ static void env_start(struct env *e)
 		      e->file);
 	for (int h = 0; h < NHOSTS; h++)
 		n += snprintf(text + n, sizeof(text) - (size_t)n, "allow h%02d main rw\n", h);
-	n += snprintf(text + n, sizeof(text) - (size_t)n, "threads %u\n", e->threads);
+	n += snprintf(text + n, sizeof(text) - (size_t)n, "threads %u\n%s", e->threads,
+		      e->conf ? e->conf : "");
 	wf_log_init(&e->log, "target", WF_LOG_WARN, STDERR_FILENO);
 	wf_config_init(&e->cfg);
 	if (wf_config_parse(&e->cfg, text, (size_t)n, err, sizeof(err))) {
@@ -151,6 +155,8 @@ static int host_try(struct env *e, const char *id, uint16_t qd, struct host *out
 	o.queue_depth = qd;
 	/* Most cases watch one connection's life: a stopped target must fail them, not wait. */
 	o.reconnect_timeout_ms = e->reconnect_ms;
+	if (e->ka_ms >= 0)
+		o.keep_alive_ms = e->ka_ms;
 	rc = wf_host_open(&o, &out->h);
 	if (rc)
 		return rc;
@@ -814,22 +820,89 @@ static void case_drainmany(struct env *e)
 	}
 }
 
+/* Poll @h for @ms milliseconds, as an idle but attentive host does. */
+static void idle_poll(struct host *h, uint64_t ms)
+{
+	struct timespec ts;
+	uint64_t end;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	end = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 + ms;
+	for (;;) {
+		WF_CHECK(wf_qp_poll(h->qp, 50) >= 0);
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		if ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 >= end)
+			return;
+	}
+}
+
+/*
+ * keep_alive_timeout 1: a host that sends nothing for a second is dropped
+ * by the target; one whose libweft sends KEEP_ALIVEs stays; and a dropped
+ * host that may reconnect does so when next used, its volume handle intact.
+ */
+static void case_keepalive(struct env *e)
+{
+	struct host a, b, c;
+	struct wf_vol *va, *vb, *vc;
+	char buf[4096];
+
+	e->ka_ms = 0;
+	host_open(e, "host-a", 8, &a);
+	va = vol_open(&a, "main");
+	write_read(&a, va, 0, 8, 1);
+	sleep(2);
+	WF_CHECK_EQ(atomic_load(&e->target->nconns), 0);
+	WF_CHECK(wf_qp_io(a.qp, va, WF_IO_READ, 0, 8, buf, 5) < 0);
+
+	e->ka_ms = 200;
+	host_open(e, "host-b", 8, &b);
+	vb = vol_open(&b, "main");
+	idle_poll(&b, 2500);
+	WF_CHECK_EQ(atomic_load(&e->target->nconns), 1);
+	write_read(&b, vb, 16, 8, 2);
+
+	e->ka_ms = 0;
+	e->reconnect_ms = 5000;
+	host_open(e, "host-a", 8, &c);
+	vc = vol_open(&c, "main");
+	write_read(&c, vc, 32, 8, 3);
+	sleep(2);
+	write_read(&c, vc, 32, 8, 4);
+	WF_CHECK_EQ(wf_qp_reconnects(c.qp), 1);
+	wf_vol_close(va);
+	wf_vol_close(vb);
+	wf_vol_close(vc);
+	host_close(&a);
+	host_close(&b);
+	host_close(&c);
+	e->reconnect_ms = 0;
+	e->ka_ms = -1;
+}
+
 struct test_case {
 	const char *name;
 	void (*fn)(struct env *e);
 };
 
+/* Config lines a case needs beyond the common ones. */
+static const char *case_conf(const char *name)
+{
+	return !strcmp(name, "keepalive") ? "keep_alive_timeout 1\n" : NULL;
+}
+
 static const struct test_case cases[] = {
-    {"opcodes", case_opcodes}, {"sizes", case_sizes},
-    {"span", case_span},       {"qd", case_qd},
-    {"hosts", case_hosts},     {"bad", case_bad},
-    {"threads", case_threads}, {"drain", case_drain},
-    {"shared", case_shared},   {"drainmany", case_drainmany},
+    {"opcodes", case_opcodes},	   {"sizes", case_sizes},
+    {"span", case_span},	   {"qd", case_qd},
+    {"hosts", case_hosts},	   {"bad", case_bad},
+    {"threads", case_threads},	   {"drain", case_drain},
+    {"shared", case_shared},	   {"drainmany", case_drainmany},
+    {"keepalive", case_keepalive},
 };
 
 int main(int argc, char **argv)
 {
-	struct env e = {.transport = "tcp", .addr = "127.0.0.1", .threads = 1};
+	struct env e = {.transport = "tcp", .addr = "127.0.0.1", .threads = 1, .ka_ms = -1};
 	const char *which = "all";
 	int c;
 
@@ -850,6 +923,7 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		if (strcmp(which, "all") && strcmp(which, cases[i].name))
 			continue;
+		e.conf = case_conf(cases[i].name);
 		env_start(&e);
 		cases[i].fn(&e);
 		if (cases[i].fn != case_drain && cases[i].fn != case_drainmany)
