@@ -260,7 +260,7 @@ static void resend(struct wf_qp *qp)
 }
 
 /* One try at a new connection; qp_connect() does every step of a session's setup. */
-static void reconnect_try(struct wf_qp *qp, uint64_t now)
+static void reconnect_try(struct wf_qp *qp)
 {
 	int rc;
 
@@ -287,7 +287,7 @@ static void reconnect_try(struct wf_qp *qp, uint64_t now)
 	qp->reconnects++;
 	qp->last_rx = wf_lib_now_ms();
 	wf_log_warn(&qp->host->log, "reconnected to %s after %lu ms", qp->host->addr,
-		    (unsigned long)(qp->last_rx - now + (now - qp->lost_at)));
+		    (unsigned long)(qp->last_rx - qp->lost_at));
 	resend(qp);
 }
 
@@ -303,7 +303,7 @@ static int reconnect_upkeep(struct wf_qp *qp, uint64_t now)
 		return fail_pending(qp, -ETIMEDOUT);
 	}
 	if (now >= qp->next_try)
-		reconnect_try(qp, now);
+		reconnect_try(qp);
 	return 0;
 }
 

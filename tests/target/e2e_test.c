@@ -82,6 +82,7 @@ struct env {
 	int reconnect_ms; /* hosts' reconnect_timeout_ms: 0 but in the fault cases */
 	int ka_ms;	  /* hosts' keep_alive_ms; -1: the default */
 	int cycles;	  /* connect/disconnect cycles of case cycles */
+	int rounds;	  /* rounds of case many, at least 2 */
 	const char *conf; /* more config lines for this case */
 };
 
@@ -919,8 +920,7 @@ static void wait_no_hosts(struct env *e)
 	WF_CHECK_EQ(atomic_load(&e->target->nconns), 0);
 }
 
-#define MANY_QD	    128
-#define MANY_ROUNDS 12
+#define MANY_QD 128
 
 struct many_job {
 	struct env *e;
@@ -947,7 +947,7 @@ static void *many_thread(void *arg)
 	mem = wf_dma_alloc(h.qp, (size_t)MANY_QD * bytes);
 	WF_CHECK(mem != NULL);
 	pthread_barrier_wait(j->all);
-	for (int round = 0; round < MANY_ROUNDS; round++) {
+	for (int round = 0; round < j->e->rounds; round++) {
 		for (int pass = 0; pass < 2; pass++) {
 			for (uint32_t i = 0; i < MANY_QD; i++) {
 				char *b = mem + (size_t)i * bytes;
@@ -974,7 +974,7 @@ static void *many_thread(void *arg)
 		j->rounds++;
 		/* After round 2 every host is connected and warmed up: the baseline; then the end.
 		 */
-		if (round != 1 && round != MANY_ROUNDS - 1)
+		if (round != 1 && round != j->e->rounds - 1)
 			continue;
 		pthread_barrier_wait(j->all);
 		if (j->idx == 0)
@@ -1007,7 +1007,7 @@ static void case_many(struct env *e)
 	for (int i = 0; i < MANY_HOSTS; i++)
 		WF_CHECK_EQ(pthread_join(t[i], NULL), 0);
 	for (int i = 0; i < MANY_HOSTS; i++)
-		WF_CHECK_EQ(jobs[i].rounds, MANY_ROUNDS);
+		WF_CHECK_EQ(jobs[i].rounds, e->rounds);
 	printf("e2e many: %d hosts x qd %d: RSS %ld KiB after 2 rounds, %ld KiB at the end\n",
 	       MANY_HOSTS, MANY_QD, jobs[0].rss[0], jobs[0].rss[1]);
 	WF_CHECK(jobs[0].rss[1] - jobs[0].rss[0] < 16 * 1024);
@@ -1074,12 +1074,16 @@ static const struct test_case cases[] = {
 
 int main(int argc, char **argv)
 {
-	struct env e = {
-	    .transport = "tcp", .addr = "127.0.0.1", .threads = 1, .ka_ms = -1, .cycles = 1000};
+	struct env e = {.transport = "tcp",
+			.addr = "127.0.0.1",
+			.threads = 1,
+			.ka_ms = -1,
+			.cycles = 1000,
+			.rounds = 12};
 	const char *which = "all";
 	int c;
 
-	while ((c = getopt(argc, argv, "t:c:n:k:")) != -1) {
+	while ((c = getopt(argc, argv, "t:c:n:k:r:")) != -1) {
 		if (c == 't')
 			e.transport = optarg;
 		else if (c == 'c')
@@ -1088,6 +1092,8 @@ int main(int argc, char **argv)
 			e.threads = (unsigned)atoi(optarg);
 		else if (c == 'k')
 			e.cycles = atoi(optarg);
+		else if (c == 'r' && atoi(optarg) >= 2)
+			e.rounds = atoi(optarg);
 		else
 			return 2;
 	}
