@@ -277,7 +277,7 @@ static void reconnect_try(struct wf_qp *qp)
 	}
 	qp->in_connect = false;
 	if (rc) {
-		wf_log_debug(&qp->host->log, "reconnect to %s: %s", qp->host->addr, strerror(-rc));
+		wf_log_warn(&qp->host->log, "reconnect to %s: %s", qp->host->addr, strerror(-rc));
 		qp->next_try = wf_lib_now_ms() + qp->backoff_ms;
 		qp->backoff_ms =
 		    qp->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : qp->backoff_ms * 2;

@@ -5,6 +5,7 @@
  *   weft [options] read VOLUME [--lba N] [--blocks N] [--file F]   (stdout by default)
  *   weft [options] write VOLUME [--lba N] [--file F]               (stdin by default)
  *   weft [options] verify VOLUME [--blocks N] [--gen G] [--qd N] [--passes N | --time S]
+ *                                [--stop-file F]
  *   weft [options] perf VOLUME [--qd N] [--size BYTES] [--pattern P] [--time S] [--json]
  * Options: --addr A --port P --transport auto|rdma|tcp --host ID
  *          --reconnect MS --keep-alive MS --keep-alive-timeout MS.
@@ -29,7 +30,7 @@ struct cli {
 	uint32_t qd;
 	int seconds, timed;
 	uint64_t passes;
-	const char *file, *pattern;
+	const char *file, *pattern, *stop_file;
 	int json;
 	struct wf_host *h;
 	struct wf_qp *qp;
@@ -233,7 +234,8 @@ static int verify_pass(struct cli *c, struct vslot *slots, int reading, uint64_t
 /*
  * Each pass writes generation g everywhere, then reads it all back: every
  * write was acknowledged before the reads, so each block must hold g.
- * Passes go on (g + 1, ...) until --passes or --time says stop.
+ * Passes go on (g + 1, ...) until --passes or --time says stop, or until
+ * --stop-file exists (a test harness's way to end it once its faults are done).
  */
 static int cmd_verify(struct cli *c)
 {
@@ -264,7 +266,8 @@ static int cmd_verify(struct cli *c)
 		rd_ns += now_ns() - t2;
 		pass++;
 		c->gen++;
-	} while (!rc && !bad && (c->timed ? now_ns() < end : pass < c->passes));
+	} while (!rc && !bad && (c->timed ? now_ns() < end : pass < c->passes) &&
+		 !(c->stop_file && !access(c->stop_file, F_OK)));
 	free(slots);
 	free(c->want);
 	if (rc)
@@ -446,6 +449,7 @@ static void usage(FILE *f)
 		"            list | read VOL | write VOL | verify VOL | perf VOL\n"
 		"  read/write: [--lba N] [--blocks N] [--file F]   (stdout/stdin by default)\n"
 		"  verify:     [--lba N] [--blocks N] [--gen G] [--qd N] [--passes N | --time S]\n"
+		"              [--stop-file F]\n"
 		"  perf:       [--qd N] [--size BYTES] [--pattern read|write|randread|randwrite|"
 		"randrw|rw]\n"
 		"              [--time S] [--json]\n"
@@ -484,6 +488,7 @@ static int parse_args(struct cli *c, int argc, char **argv)
 	    {"time", required_argument, NULL, 'T'},
 	    {"json", no_argument, NULL, 'j'},
 	    {"passes", required_argument, NULL, 'n'},
+	    {"stop-file", required_argument, NULL, 'S'},
 	    {"reconnect", required_argument, NULL, 'R'},
 	    {"keep-alive", required_argument, NULL, 'K'},
 	    {"keep-alive-timeout", required_argument, NULL, 'L'},
@@ -495,7 +500,7 @@ static int parse_args(struct cli *c, int argc, char **argv)
 
 	while ((o = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		if (o == 'a' || o == 't' || o == 'H' || o == 'f' || o == 'P' || o == 'j' ||
-		    o == 'h')
+		    o == 'h' || o == 'S')
 			v = 0;
 		else if (o == '?' || parse_num(optarg, &v))
 			return -EINVAL;
@@ -539,6 +544,9 @@ static int parse_args(struct cli *c, int argc, char **argv)
 			break;
 		case 'n':
 			c->passes = v;
+			break;
+		case 'S':
+			c->stop_file = optarg;
 			break;
 		case 'R':
 			c->o.reconnect_timeout_ms = (int)v;

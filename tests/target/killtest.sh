@@ -6,7 +6,9 @@
 # device: a write weftd acknowledged is in the page cache, which outlives it.
 # Usage: killtest.sh WEFTD WEFT [KILLS]
 # Alone: both sides over tcp on loopback. Under ci/rxe-vm --nodes 2: node 0
-# runs weftd over rdma and kills it, node 1 runs verify.
+# runs weftd over rdma and kills it, node 1 runs verify. Verify stops once
+# the kills are over: here the script says so with verify's --stop-file;
+# across nodes, node 1 learns it when the last weftd lets host "final" in.
 set -euo pipefail
 weftd=$1
 weft=$2
@@ -28,9 +30,9 @@ fail() {
 
 node=${WEFT_NODE:-local}
 if [ "$node" = local ]; then
-	transport=tcp addr=127.0.0.1 port=0 secs=30 host_addr=127.0.0.1
+	transport=tcp addr=127.0.0.1 port=0 host_addr=127.0.0.1
 else
-	transport=rdma addr=${WEFT_RXE_ADDR:-} port=4420 secs=150 host_addr=${WEFT_PEER_ADDR:-}
+	transport=rdma addr=${WEFT_RXE_ADDR:-} port=4420 host_addr=${WEFT_PEER_ADDR:-}
 fi
 
 # Start weftd and wait until it serves; the first start learns the port.
@@ -40,6 +42,9 @@ listen $transport $addr $port
 device f0 file $dir/f0.img 32M
 volume v1 linear f0
 allow kill-host v1 rw
+allow probe v1 ro
+allow bye v1 ro
+${2:-}
 CONF
 	"$weftd" --config "$dir/weftd.conf" 2>"$dir/log.$1" &
 	pid=$!
@@ -67,7 +72,7 @@ wait_host() {
 run_verify() {
 	"$weft" --transport "$transport" --addr "$host_addr" --port "$port" --host kill-host \
 		--reconnect 20000 --keep-alive 1000 --keep-alive-timeout 5000 \
-		verify v1 --blocks 4096 --qd 16 --time "$secs" >"$dir/verify" 2>&1
+		verify v1 --blocks 4096 --qd 16 --time 400 --stop-file "$dir/stop" >"$dir/verify" 2>&1
 }
 
 check_verify() {
@@ -80,18 +85,37 @@ check_verify() {
 if [ "$node" = 1 ]; then
 	# The target boots in its own guest: wait for it to answer.
 	for i in $(seq 300); do
-		"$weft" --transport rdma --addr "$host_addr" --port "$port" --host kill-host list \
+		"$weft" --transport rdma --addr "$host_addr" --port "$port" --host probe list \
 			>/dev/null 2>&1 && break
 		[ "$i" = 300 ] && fail "no target at $host_addr"
 		sleep 0.2
 	done
-	run_verify || fail "verify failed"
+	run_verify &
+	vpid=$!
+	# The last weftd lets "final" in: then the kills are over.
+	until timeout 15 "$weft" --transport rdma --addr "$host_addr" --port "$port" --host final \
+		list >/dev/null 2>&1; do
+		kill -0 "$vpid" 2>/dev/null || break
+		sleep 3
+	done
+	touch "$dir/stop"
+	rc=0
+	wait "$vpid" || rc=$?
+	vpid=
+	# Tell node 0 we are done, whatever happened.
+	for _ in $(seq 10); do
+		timeout 15 "$weft" --transport rdma --addr "$host_addr" --port "$port" --host bye list \
+			>/dev/null 2>&1 && break
+		sleep 0.2
+	done
+	[ "$rc" = 0 ] || fail "verify exited $rc"
 	check_verify
 	echo "killtest: host ok"
 	exit 0
 fi
 
 start 0
+t0=$SECONDS
 if [ "$node" = local ]; then
 	run_verify &
 	vpid=$!
@@ -102,19 +126,20 @@ for k in $(seq "$kills"); do
 	sleep "0.$((RANDOM % 4 + 2))"
 	kill -KILL "$pid"
 	wait "$pid" 2>/dev/null || true
-	start "$k"
+	if [ "$k" = "$kills" ]; then start "$k" "allow final v1 ro"; else start "$k"; fi
 done
-echo "killtest: killed weftd $kills times"
+echo "killtest: killed weftd $kills times in $((SECONDS - t0)) s"
 wait_host "$kills"
 if [ "$node" = local ]; then
+	touch "$dir/stop"
 	rc=0
 	wait "$vpid" || rc=$?
 	vpid=
 	[ "$rc" = 0 ] || fail "verify exited $rc"
 	check_verify
 else
-	# Node 1's verify ends on its own; its last disconnect ends this.
-	while ! grep -q 'host kill-host disconnected' "$dir/log.$kills"; do
+	# Node 1's verify ends on its own, then node 1 connects as "bye".
+	while ! grep -q 'host bye connected' "$dir/log.$kills"; do
 		kill -0 "$pid" 2>/dev/null || fail "weftd died"
 		sleep 0.2
 	done
