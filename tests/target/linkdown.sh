@@ -36,8 +36,8 @@ CONF
 	"$weftd" --config "$dir/weftd.conf" 2>"$dir/log" &
 	pid=$!
 	# Node 1 says it is done by connecting as "bye", if rdma still works;
-	# else it is done within 150 s of our start (see its time limits below).
-	while [ "$SECONDS" -lt 150 ]; do
+	# else it is done within 110 s of our start (see its time limits below).
+	while [ "$SECONDS" -lt 110 ]; do
 		grep -q 'host bye connected' "$dir/log" && break
 		kill -0 "$pid" 2>/dev/null || fail "weftd died"
 		sleep 0.2
@@ -65,10 +65,10 @@ for i in $(seq 300); do
 	sleep 0.2
 done
 start=$SECONDS
-"${w[@]}" --host node1 --reconnect 20000 --keep-alive 500 --keep-alive-timeout 3000 \
-	verify v1 --blocks 8192 --qd 16 --time 30 >"$dir/verify" 2>&1 &
+"${w[@]}" --host node1 --reconnect 15000 --keep-alive 500 --keep-alive-timeout 3000 \
+	verify v1 --blocks 8192 --qd 16 --time 20 >"$dir/verify" 2>&1 &
 vpid=$!
-sleep 8
+sleep 6
 kill -0 "$vpid" 2>/dev/null || fail "verify ended before the link went down"
 echo "linkdown: $netdev down"
 ip link set "$netdev" down
@@ -80,12 +80,12 @@ wait "$vpid" || rc=$?
 took=$((SECONDS - start))
 cat "$dir/verify"
 # Tell node 0 we are done, if a connection can be had.
-for _ in $(seq 3); do
-	timeout 15 "${w[@]}" --host bye list >/dev/null 2>&1 && break
+for _ in $(seq 2); do
+	timeout 12 "${w[@]}" --host bye list >/dev/null 2>&1 && break
 	sleep 1
 done
-# 30 s of verify, 20 s of reconnecting, one 10 s connect attempt, slack.
-[ "$took" -le 90 ] || fail "verify took $took s: it hung"
+# 20 s of verify, 15 s of reconnecting, one 10 s connect attempt, slack.
+[ "$took" -le 65 ] || fail "verify took $took s: it hung"
 grep -q 'bad' "$dir/verify" && ! grep -q ', 0 bad' "$dir/verify" && fail "bad blocks"
 if [ "$rc" = 0 ]; then
 	grep -q ', 0 bad' "$dir/verify" || fail "verify says nothing"
