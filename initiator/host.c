@@ -24,6 +24,9 @@ void wf_host_opts_default(struct wf_host_opts *o)
 	    .host_id = "host",
 	    .queue_depth = 128,
 	    .timeout_ms = 10000,
+	    .reconnect_timeout_ms = 30000,
+	    .keep_alive_ms = 5000,
+	    .keep_alive_timeout_ms = 15000,
 	};
 }
 
@@ -65,7 +68,8 @@ int wf_host_open(const struct wf_host_opts *o, struct wf_host **out)
 	int rc;
 
 	if (!o->addr || !o->host_id || !o->host_id[0] || strlen(o->host_id) >= WF_HOST_NAME_MAX ||
-	    strlen(o->addr) >= sizeof(h->addr) || !o->queue_depth || o->queue_depth > 1024)
+	    strlen(o->addr) >= sizeof(h->addr) || !o->queue_depth || o->queue_depth > 1024 ||
+	    o->reconnect_timeout_ms < 0 || o->keep_alive_ms < 0 || o->keep_alive_timeout_ms < 0)
 		return -EINVAL;
 	if (o->secret &&
 	    (strlen(o->secret) < WF_AUTH_SECRET_MIN || strlen(o->secret) > WF_AUTH_SECRET_MAX))

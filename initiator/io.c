@@ -105,8 +105,7 @@ int wf_qp_io(struct wf_qp *qp, struct wf_vol *v, enum wf_io_op op, uint64_t lba,
 			break;
 	}
 	/* Still out: the target may yet touch @buf, so nothing of this queue may stay up. */
-	if (qp->ep)
-		wf_ep_disconnect(qp->ep);
+	wf_qp_take_down(qp);
 	while (!w.done)
 		if (wf_qp_poll(qp, 10) < 0)
 			break;

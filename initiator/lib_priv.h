@@ -38,6 +38,7 @@ struct wf_slot {
 	uint64_t *result;     /* where the completion's result goes, if anyone asked */
 	bool busy;
 	bool sent, answered; /* both needed before the slot is reused */
+	bool posted;	     /* its SEND is with the current endpoint */
 	int status;
 	struct wf_xfer x;
 	uint8_t *capsule;
@@ -54,10 +55,19 @@ struct wf_qp {
 	struct wf_ep *ep;
 	struct wf_mr_cache *cache;
 	struct wf_dma *dma;
-	bool up, down;
+	bool up, down; /* the current endpoint's fate, for qp_connect() */
 	int fail_status;
+	/*
+	 * in_connect: qp_connect() runs (admin commands take the reserve slot,
+	 * polls do no upkeep). lost: waiting to reconnect, commands queue.
+	 * failed: for good. abandon: we took the endpoint down on purpose.
+	 */
+	bool in_connect, lost, failed, abandon, ka_out;
+	uint64_t last_rx, last_poll; /* ms: something heard from the target; upkeep ran */
+	uint64_t lost_at, next_try;  /* ms */
+	uint32_t backoff_ms, reconnects;
 	uint32_t depth, outstanding, max_inline;
-	struct wf_slot *slots;
+	struct wf_slot *slots; /* depth of them for I/O, then the reserve slot */
 	struct wf_slot *free;
 	uint8_t *capsules;
 	uint64_t token;	    /* the session's, carried by every command; 0 without a secret */
@@ -95,5 +105,8 @@ int wf_qp_admin_result(struct wf_qp *qp, struct wf_cmd *c, const void *inline_da
 
 /* After CONNECT answered @connect_result: authenticate if either side has a secret. */
 int wf_qp_auth(struct wf_qp *qp, uint64_t connect_result);
+
+/* Take @qp down for good: a command given up on may still be touched by the target. */
+void wf_qp_take_down(struct wf_qp *qp);
 
 #endif /* WF_INITIATOR_LIB_PRIV_H */

@@ -4,6 +4,12 @@
  * slot whose index is its command id; the slot is reused only once both its
  * SEND has completed and its completion capsule has arrived, which on TCP
  * may happen in either order.
+ *
+ * A lost connection is not the caller's problem for reconnect_timeout_ms:
+ * unanswered commands stay in their slots (capsule, buffer and registration
+ * untouched: keys belong to the host's transport, not to the connection) and
+ * go out again once qp_connect() has made a new one. One extra slot is kept
+ * for the commands qp_connect() sends, so it never waits behind a full queue.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -14,7 +20,12 @@
 #include "core/log.h"
 #include "initiator/lib_priv.h"
 
-#define CACHE_BYTES (256u << 20)
+#define CACHE_BYTES	 (256u << 20)
+#define BACKOFF_FIRST_MS 50
+#define BACKOFF_MAX_MS	 1000
+#define UPKEEP_SLICE_MS	 100 /* the longest a poll sleeps while timers run */
+
+static int qp_connect(struct wf_qp *qp);
 
 static void slot_finish(struct wf_slot *s)
 {
@@ -29,22 +40,47 @@ static void slot_finish(struct wf_slot *s)
 	s->result = NULL;
 	s->cb = NULL;
 	s->busy = false;
-	s->next_free = qp->free;
-	qp->free = s;
+	if (s != &qp->slots[qp->depth]) { /* the reserve slot is never on the free list */
+		s->next_free = qp->free;
+		qp->free = s;
+	}
 	qp->outstanding--;
 	if (cb)
 		cb(arg, status);
+}
+
+static void slot_fail(struct wf_slot *s, int status)
+{
+	s->answered = true;
+	s->status = status;
+	slot_finish(s);
+}
+
+/* Fail every command not yet answered; those with a SEND out finish in send_done(). */
+static int fail_pending(struct wf_qp *qp, int status)
+{
+	int n = 0;
+
+	for (uint32_t i = 0; i <= qp->depth; i++) {
+		struct wf_slot *s = &qp->slots[i];
+
+		if (s->busy && !s->answered && !s->posted) {
+			slot_fail(s, status);
+			n++;
+		}
+	}
+	return n;
 }
 
 static void send_done(struct wf_xfer *x, int status)
 {
 	struct wf_slot *s = x->arg;
 
+	s->posted = false;
+	/* A failed SEND means a broken endpoint: its final event decides what follows. */
+	if (status && !s->answered)
+		return;
 	s->sent = true;
-	if (status && !s->answered) {
-		s->answered = true;
-		s->status = status;
-	}
 	if (s->answered)
 		slot_finish(s);
 }
@@ -55,7 +91,7 @@ static void qp_recv(struct wf_ep *ep, struct wf_rx *rx)
 	struct wf_cpl cpl;
 	struct wf_slot *s;
 
-	if (wf_cpl_decode(rx->data, rx->len, &cpl) || cpl.cid >= qp->depth ||
+	if (wf_cpl_decode(rx->data, rx->len, &cpl) || cpl.cid > qp->depth ||
 	    !qp->slots[cpl.cid].busy || qp->slots[cpl.cid].answered) {
 		wf_log_err(&qp->host->log, "target sent a completion for no command");
 		wf_rx_release(rx);
@@ -63,6 +99,7 @@ static void qp_recv(struct wf_ep *ep, struct wf_rx *rx)
 		return;
 	}
 	wf_rx_release(rx);
+	qp->last_rx = wf_lib_now_ms();
 	s = &qp->slots[cpl.cid];
 	s->answered = true;
 	s->status = wf_status_errno(cpl.status);
@@ -72,12 +109,30 @@ static void qp_recv(struct wf_ep *ep, struct wf_rx *rx)
 		slot_finish(s);
 }
 
+/* The connection broke by itself: keep the commands and start reconnecting. */
+static void qp_lost(struct wf_qp *qp, int status)
+{
+	struct wf_slot *reserve = &qp->slots[qp->depth];
+
+	wf_log_warn(&qp->host->log, "connection to %s lost (%s): reconnecting", qp->host->addr,
+		    strerror(status < 0 ? -status : ECONNRESET));
+	qp->lost = true;
+	qp->lost_at = qp->next_try = wf_lib_now_ms();
+	qp->backoff_ms = BACKOFF_FIRST_MS;
+	for (uint32_t i = 0; i < qp->depth; i++)
+		if (qp->slots[i].busy && !qp->slots[i].answered)
+			qp->slots[i].sent = false; /* to be sent again */
+	if (reserve->busy && !reserve->answered)
+		slot_fail(reserve, -ECONNRESET);
+}
+
 static void qp_event(struct wf_ep *ep, enum wf_ep_event ev, int status)
 {
 	struct wf_qp *qp = wf_ep_ctx(ep);
 
 	if (ev == WF_EP_CONNECTED) {
 		qp->up = true;
+		qp->last_rx = wf_lib_now_ms();
 		return;
 	}
 	qp->down = true;
@@ -86,16 +141,19 @@ static void qp_event(struct wf_ep *ep, enum wf_ep_event ev, int status)
 	if (ev == WF_EP_CONNECT_FAILED && status == -ECONNREFUSED)
 		qp->fail_status = wf_reject_reason_errno(wf_ep_reject_reason(ep));
 	qp->ep = NULL;
-	/* Sends have all failed by now; commands the target never answered fail here. */
-	for (uint32_t i = 0; i < qp->depth; i++) {
-		struct wf_slot *s = &qp->slots[i];
-
-		if (s->sent && !s->answered) {
-			s->answered = true;
-			s->status = -ECONNRESET;
-			slot_finish(s);
-		}
+	if (qp->in_connect) {
+		/* Only qp_connect()'s own command was out; it fails, the caller retries. */
+		if (qp->slots[qp->depth].busy && !qp->slots[qp->depth].answered)
+			slot_fail(&qp->slots[qp->depth], -ECONNRESET);
+		return;
 	}
+	if (ev == WF_EP_DISCONNECTED && !qp->abandon && qp->host->opts.reconnect_timeout_ms > 0) {
+		qp_lost(qp, status);
+		return;
+	}
+	/* Sends have all failed by now; commands the target never answered fail here. */
+	qp->failed = true;
+	fail_pending(qp, -ECONNRESET);
 }
 
 static const struct wf_ep_handlers qp_handlers = {.recv = qp_recv, .event = qp_event};
@@ -108,14 +166,47 @@ uint64_t wf_lib_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+static int slot_post(struct wf_qp *qp, struct wf_slot *s)
+{
+	int rc;
+
+	s->x = (struct wf_xfer){
+	    .op = WF_XFER_SEND,
+	    .buf = s->capsule,
+	    .len = s->x.len,
+	    .done = send_done,
+	    .arg = s,
+	};
+	rc = wf_ep_post(qp->ep, &s->x);
+	if (!rc)
+		s->posted = true;
+	return rc;
+}
+
+/* The slot for a new command: the reserve one inside qp_connect(), else a free one. */
+static struct wf_slot *slot_take(struct wf_qp *qp)
+{
+	struct wf_slot *s;
+
+	if (qp->in_connect) {
+		s = &qp->slots[qp->depth];
+		return s->busy ? NULL : s;
+	}
+	s = qp->free;
+	if (s)
+		qp->free = s->next_free;
+	return s;
+}
+
 int wf_qp_send_cmd(struct wf_qp *qp, struct wf_cmd *c, const void *inline_data,
 		   struct wf_mr *cached, wf_io_cb cb, void *arg)
 {
-	struct wf_slot *s = qp->free;
+	struct wf_slot *s;
 	int rc;
 
-	if (qp->down || !qp->ep)
+	if (qp->failed || (!qp->ep && !qp->lost))
 		return qp->fail_status ? qp->fail_status : -ENOTCONN;
+	s = slot_take(qp);
 	if (!s)
 		return -EAGAIN;
 	c->cid = (uint16_t)(s - qp->slots);
@@ -126,17 +217,19 @@ int wf_qp_send_cmd(struct wf_qp *qp, struct wf_cmd *c, const void *inline_data,
 	wf_cmd_encode(c, s->capsule);
 	if (c->inline_len)
 		memcpy(s->capsule + WF_CMD_SIZE, inline_data, c->inline_len);
-	s->x = (struct wf_xfer){
-	    .op = WF_XFER_SEND,
-	    .buf = s->capsule,
-	    .len = WF_CMD_SIZE + c->inline_len,
-	    .done = send_done,
-	    .arg = s,
-	};
-	rc = wf_ep_post(qp->ep, &s->x);
-	if (rc)
+	s->x.len = WF_CMD_SIZE + c->inline_len;
+	s->posted = false;
+	/* Down but not yet reported, or reconnecting: the command waits for the new connection. */
+	rc = qp->lost && !qp->in_connect ? 0 : slot_post(qp, s);
+	if (rc && (rc != -ENOTCONN || qp->host->opts.reconnect_timeout_ms <= 0 || qp->in_connect)) {
+		if (s != &qp->slots[qp->depth]) {
+			s->next_free = qp->free;
+			qp->free = s;
+		}
 		return rc;
-	qp->free = s->next_free;
+	}
+	if (!qp->outstanding)
+		qp->last_rx = wf_lib_now_ms(); /* silence is timed from the first command out */
 	s->cb = cb;
 	s->arg = arg;
 	s->cached = cached;
@@ -147,9 +240,155 @@ int wf_qp_send_cmd(struct wf_qp *qp, struct wf_cmd *c, const void *inline_data,
 	return 0;
 }
 
+void wf_qp_take_down(struct wf_qp *qp)
+{
+	qp->abandon = true;
+	if (qp->ep) {
+		wf_ep_disconnect(qp->ep);
+		return;
+	}
+	if (qp->lost) {
+		qp->lost = false;
+		qp->failed = true;
+		fail_pending(qp, -ECONNRESET);
+	}
+}
+
+/* Send again what the target never answered, on the connection just made. */
+static void resend(struct wf_qp *qp)
+{
+	for (uint32_t i = 0; i < qp->depth && qp->ep; i++) {
+		struct wf_slot *s = &qp->slots[i];
+
+		if (s->busy && !s->answered && !s->posted && !s->sent && slot_post(qp, s))
+			return; /* broken again: its event puts us back to reconnecting */
+	}
+}
+
+/* One try at a new connection; qp_connect() does every step of a session's setup. */
+static void reconnect_try(struct wf_qp *qp)
+{
+	int rc;
+
+	qp->up = qp->down = qp->abandon = false;
+	qp->fail_status = 0;
+	qp->in_connect = true;
+	rc = qp_connect(qp);
+	if (rc && qp->ep) {
+		/* Up at the transport but refused as a session: drop it before the next try. */
+		wf_ep_disconnect(qp->ep);
+		while (!qp->down)
+			if (wf_poll_group_poll(qp->pg, 10) < 0)
+				break;
+	}
+	qp->in_connect = false;
+	if (rc) {
+		wf_log_warn(&qp->host->log, "reconnect to %s: %s", qp->host->addr, strerror(-rc));
+		qp->next_try = wf_lib_now_ms() + qp->backoff_ms;
+		qp->backoff_ms =
+		    qp->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : qp->backoff_ms * 2;
+		return;
+	}
+	qp->lost = false;
+	qp->reconnects++;
+	qp->last_rx = wf_lib_now_ms();
+	wf_log_warn(&qp->host->log, "reconnected to %s after %lu ms", qp->host->addr,
+		    (unsigned long)(qp->last_rx - qp->lost_at));
+	resend(qp);
+}
+
+/* Reconnecting: try when the backoff says, give up past the reconnect timeout. */
+static int reconnect_upkeep(struct wf_qp *qp, uint64_t now)
+{
+	if (now - qp->lost_at >= (uint64_t)qp->host->opts.reconnect_timeout_ms) {
+		wf_log_err(&qp->host->log, "no connection to %s for %d ms: giving up",
+			   qp->host->addr, qp->host->opts.reconnect_timeout_ms);
+		qp->lost = false;
+		qp->failed = true;
+		qp->fail_status = -ENOTCONN;
+		return fail_pending(qp, -ETIMEDOUT);
+	}
+	if (now >= qp->next_try)
+		reconnect_try(qp);
+	return 0;
+}
+
+static void ka_done(void *arg, int status)
+{
+	struct wf_qp *qp = arg;
+
+	(void)status; /* a lost keep-alive is the connection's problem, seen elsewhere */
+	qp->ka_out = false;
+}
+
+/* Connected: prove the target alive when idle, declare it lost when silent too long. */
+static void keep_alive_upkeep(struct wf_qp *qp, uint64_t now)
+{
+	const struct wf_host_opts *o = &qp->host->opts;
+	struct wf_cmd c = {.opcode = WF_OP_KEEP_ALIVE};
+
+	if (o->keep_alive_timeout_ms > 0 && qp->outstanding &&
+	    now - qp->last_rx >= (uint64_t)o->keep_alive_timeout_ms) {
+		wf_log_warn(&qp->host->log, "nothing from %s for %d ms: connection lost",
+			    qp->host->addr, o->keep_alive_timeout_ms);
+		qp->last_rx = now;
+		wf_ep_disconnect(qp->ep);
+		return;
+	}
+	if (o->keep_alive_ms > 0 && !qp->ka_out &&
+	    now - qp->last_rx >= (uint64_t)o->keep_alive_ms &&
+	    !wf_qp_send_cmd(qp, &c, NULL, NULL, ka_done, qp))
+		qp->ka_out = true;
+}
+
+/* Timers of a poll: keep-alive while connected, reconnect while lost. */
+static int upkeep(struct wf_qp *qp)
+{
+	const struct wf_host_opts *o = &qp->host->opts;
+	uint64_t now = wf_lib_now_ms();
+
+	if (qp->in_connect)
+		return 0;
+	/* A caller that did not poll for long was not listening: silence since then is not news. */
+	if (o->keep_alive_timeout_ms > 0 &&
+	    now - qp->last_poll > (uint64_t)o->keep_alive_timeout_ms / 2)
+		qp->last_rx = now;
+	qp->last_poll = now;
+	if (qp->lost)
+		return reconnect_upkeep(qp, now);
+	if (qp->ep && qp->up)
+		keep_alive_upkeep(qp, now);
+	return 0;
+}
+
+static bool timers_run(const struct wf_qp *qp)
+{
+	const struct wf_host_opts *o = &qp->host->opts;
+
+	return !qp->in_connect &&
+	       (qp->lost || (qp->ep && (o->keep_alive_ms > 0 || o->keep_alive_timeout_ms > 0)));
+}
+
 int wf_qp_poll(struct wf_qp *qp, int timeout_ms)
 {
-	return wf_poll_group_poll(qp->pg, timeout_ms);
+	uint64_t end = wf_lib_now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+	int n, slice;
+
+	for (;;) {
+		slice = timeout_ms;
+		/* Sleep in slices so the timers keep running, but keep the caller's timeout. */
+		if (timers_run(qp) && (timeout_ms < 0 || timeout_ms > UPKEEP_SLICE_MS)) {
+			uint64_t left = timeout_ms < 0 ? UPKEEP_SLICE_MS : end - wf_lib_now_ms();
+
+			slice = left > UPKEEP_SLICE_MS ? UPKEEP_SLICE_MS : (int)left;
+		}
+		n = wf_poll_group_poll(qp->pg, slice);
+		if (n < 0)
+			return n;
+		n += upkeep(qp);
+		if (n || slice == timeout_ms || (timeout_ms >= 0 && wf_lib_now_ms() >= end))
+			return n;
+	}
 }
 
 void wf_lib_wait_done(void *arg, int status)
@@ -180,9 +419,9 @@ int wf_qp_admin_result(struct wf_qp *qp, struct wf_cmd *c, const void *inline_da
 		return rc;
 	qp->slots[c->cid].result = result;
 	while (!w.done) {
-		if (wf_lib_now_ms() > deadline && !gave_up && qp->ep) {
+		if (wf_lib_now_ms() > deadline && !gave_up) {
 			/* The target might still write the admin buffer: take the queue down. */
-			wf_ep_disconnect(qp->ep);
+			wf_qp_take_down(qp);
 			gave_up = true;
 		}
 		if (wf_qp_poll(qp, 10) < 0)
@@ -198,14 +437,16 @@ static int qp_alloc(struct wf_host *h, struct wf_qp *qp)
 
 	qp->host = h;
 	qp->depth = h->opts.queue_depth;
-	qp->slots = calloc(qp->depth, sizeof(*qp->slots));
-	qp->capsules = calloc(qp->depth, cap);
+	qp->slots = calloc(qp->depth + 1, sizeof(*qp->slots));
+	qp->capsules = calloc(qp->depth + 1, cap);
 	qp->admin_buf = aligned_alloc(4096, WF_ADMIN_BUF);
 	if (!qp->slots || !qp->capsules || !qp->admin_buf)
 		return -ENOMEM;
-	for (uint32_t i = qp->depth; i-- > 0;) {
+	for (uint32_t i = qp->depth + 1; i-- > 0;) {
 		qp->slots[i].qp = qp;
 		qp->slots[i].capsule = qp->capsules + (size_t)i * cap;
+		if (i == qp->depth)
+			continue; /* the reserve slot */
 		qp->slots[i].next_free = qp->free;
 		qp->free = &qp->slots[i];
 	}
@@ -277,8 +518,12 @@ int wf_qp_open(struct wf_host *h, struct wf_qp **out)
 	if (!qp)
 		return -ENOMEM;
 	rc = qp_alloc(h, qp);
-	if (!rc)
+	if (!rc) {
+		qp->in_connect = true;
 		rc = qp_connect(qp);
+		qp->in_connect = false;
+		qp->last_poll = wf_lib_now_ms();
+	}
 	if (rc) {
 		wf_qp_close(qp);
 		return rc;
@@ -291,6 +536,11 @@ void wf_qp_close(struct wf_qp *qp)
 {
 	if (!qp)
 		return;
+	qp->abandon = true;
+	/* Commands queued for a reconnect are in no endpoint's hands: fail them here. */
+	if (qp->slots && !qp->ep)
+		fail_pending(qp, -ECONNRESET);
+	qp->lost = false;
 	/* Destroying the poll group takes the endpoint down; its handler fails what is left. */
 	qp_free(qp);
 }
@@ -303,4 +553,9 @@ uint32_t wf_qp_depth(const struct wf_qp *qp)
 uint32_t wf_qp_outstanding(const struct wf_qp *qp)
 {
 	return qp->outstanding;
+}
+
+uint32_t wf_qp_reconnects(const struct wf_qp *qp)
+{
+	return qp->reconnects;
 }

@@ -4,10 +4,12 @@
  *   weft [options] list
  *   weft [options] read VOLUME [--lba N] [--blocks N] [--file F]   (stdout by default)
  *   weft [options] write VOLUME [--lba N] [--file F]               (stdin by default)
- *   weft [options] verify VOLUME [--blocks N] [--gen G] [--qd N]
+ *   weft [options] verify VOLUME [--blocks N] [--gen G] [--qd N] [--passes N | --time S]
+ *                                [--stop-file F]
  *   weft [options] perf VOLUME [--qd N] [--size BYTES] [--pattern P] [--time S] [--ramp S]
  *                              [--json]
- * Options: --addr A --port P --transport auto|rdma|tcp --host ID --secret-file F.
+ * Options: --addr A --port P --transport auto|rdma|tcp --host ID --secret-file F
+ *          --reconnect MS --keep-alive MS --keep-alive-timeout MS.
  * The secret is the first line of F, or $WEFT_SECRET; never an argument,
  * since arguments are visible to every user through ps.
  */
@@ -37,8 +39,9 @@ struct cli {
 	struct wf_host_opts o;
 	uint64_t lba, blocks, gen, size;
 	uint32_t qd;
-	int seconds, ramp;
-	const char *file, *pattern;
+	int seconds, ramp, timed;
+	uint64_t passes;
+	const char *file, *pattern, *stop_file;
 	int json;
 	struct wf_host *h;
 	struct wf_qp *qp;
@@ -269,13 +272,20 @@ static int verify_pass(struct cli *c, struct vslot *slots, int reading, uint64_t
 	return 0;
 }
 
+/*
+ * Each pass writes generation g everywhere, then reads it all back: every
+ * write was acknowledged before the reads, so each block must hold g.
+ * Passes go on (g + 1, ...) until --passes or --time says stop, or until
+ * --stop-file exists (a test harness's way to end it once its faults are done).
+ */
 static int cmd_verify(struct cli *c)
 {
 	uint32_t bs = wf_vol_block_size(c->v);
 	uint64_t total = c->blocks ? c->blocks : wf_vol_nblocks(c->v) - c->lba, bad = 0;
 	struct vslot *slots = calloc(c->qd, sizeof(*slots));
-	uint64_t t0 = now_ns(), t1, t2;
-	int rc;
+	uint64_t t0 = now_ns(), end = t0 + (uint64_t)c->seconds * 1000000000ull, pass = 0;
+	uint64_t wr_ns = 0, rd_ns = 0, first_gen = c->gen, t1, t2;
+	int rc = 0;
 
 	if (c->lba + total > wf_vol_nblocks(c->v))
 		return fail("verify", -ERANGE);
@@ -287,19 +297,29 @@ static int cmd_verify(struct cli *c)
 	c->want = malloc(bs);
 	if (!slots || !c->want)
 		return fail("verify", -ENOMEM);
-	rc = verify_pass(c, slots, 0, total, &bad);
-	t1 = now_ns();
-	if (!rc)
-		rc = verify_pass(c, slots, 1, total, &bad);
-	t2 = now_ns();
+	do {
+		t1 = now_ns();
+		rc = verify_pass(c, slots, 0, total, &bad);
+		t2 = now_ns();
+		if (!rc)
+			rc = verify_pass(c, slots, 1, total, &bad);
+		wr_ns += t2 - t1;
+		rd_ns += now_ns() - t2;
+		pass++;
+		c->gen++;
+	} while (!rc && !bad && (c->timed ? now_ns() < end : pass < c->passes) &&
+		 !(c->stop_file && !access(c->stop_file, F_OK)));
 	free(slots);
 	free(c->want);
 	if (rc)
 		return fail("verify", rc);
-	printf("verify: %lu blocks of %u bytes at block %lu, generation %lu: wrote in %.3f s, read "
-	       "back in %.3f s, %lu bad\n",
-	       (unsigned long)total, bs, (unsigned long)c->lba, (unsigned long)c->gen,
-	       (double)(t1 - t0) / 1e9, (double)(t2 - t1) / 1e9, (unsigned long)bad);
+	printf("verify: %lu blocks of %u bytes at block %lu, generation %lu", (unsigned long)total,
+	       bs, (unsigned long)c->lba, (unsigned long)first_gen);
+	if (pass > 1)
+		printf(" to %lu (%lu passes, %u reconnects)", (unsigned long)(c->gen - 1),
+		       (unsigned long)pass, wf_qp_reconnects(c->qp));
+	printf(": wrote in %.3f s, read back in %.3f s, %lu bad\n", (double)wr_ns / 1e9,
+	       (double)rd_ns / 1e9, (unsigned long)bad);
 	return bad ? 1 : 0;
 }
 
@@ -493,14 +513,17 @@ static int cmd_perf(struct cli *c)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: weft [--addr A] [--port P] [--transport auto|rdma|tcp] [--host ID]\n"
-		   "            [--secret-file F]   (else $WEFT_SECRET)\n"
-		   "            list | read VOL | write VOL | verify VOL | perf VOL\n"
-		   "  read/write: [--lba N] [--blocks N] [--file F]   (stdout/stdin by default)\n"
-		   "  verify:     [--lba N] [--blocks N] [--gen G] [--qd N]\n"
-		   "  perf:       [--qd N] [--size BYTES] [--pattern read|write|randread|randwrite|"
-		   "randrw|rw]\n"
-		   "              [--time S] [--ramp S] [--json]\n");
+	fprintf(f,
+		"usage: weft [--addr A] [--port P] [--transport auto|rdma|tcp] [--host ID]\n"
+		"            [--secret-file F]   (else $WEFT_SECRET)\n"
+		"            list | read VOL | write VOL | verify VOL | perf VOL\n"
+		"  read/write: [--lba N] [--blocks N] [--file F]   (stdout/stdin by default)\n"
+		"  verify:     [--lba N] [--blocks N] [--gen G] [--qd N] [--passes N | --time S]\n"
+		"              [--stop-file F]\n"
+		"  perf:       [--qd N] [--size BYTES] [--pattern read|write|randread|randwrite|"
+		"randrw|rw]\n"
+		"              [--time S] [--ramp S] [--json]\n"
+		"  connection: [--reconnect MS] [--keep-alive MS] [--keep-alive-timeout MS]\n");
 }
 
 static int parse_num(const char *s, uint64_t *out)
@@ -525,7 +548,7 @@ static int parse_args(struct cli *c, int argc, char **argv)
 	    {"port", required_argument, NULL, 'p'},
 	    {"transport", required_argument, NULL, 't'},
 	    {"host", required_argument, NULL, 'H'},
-	    {"secret-file", required_argument, NULL, 'S'},
+	    {"secret-file", required_argument, NULL, 'k'},
 	    {"lba", required_argument, NULL, 'l'},
 	    {"blocks", required_argument, NULL, 'b'},
 	    {"file", required_argument, NULL, 'f'},
@@ -536,6 +559,11 @@ static int parse_args(struct cli *c, int argc, char **argv)
 	    {"time", required_argument, NULL, 'T'},
 	    {"ramp", required_argument, NULL, 'r'},
 	    {"json", no_argument, NULL, 'j'},
+	    {"passes", required_argument, NULL, 'n'},
+	    {"stop-file", required_argument, NULL, 'S'},
+	    {"reconnect", required_argument, NULL, 'R'},
+	    {"keep-alive", required_argument, NULL, 'K'},
+	    {"keep-alive-timeout", required_argument, NULL, 'L'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
@@ -544,7 +572,7 @@ static int parse_args(struct cli *c, int argc, char **argv)
 
 	while ((o = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		if (o == 'a' || o == 't' || o == 'H' || o == 'f' || o == 'P' || o == 'j' ||
-		    o == 'h' || o == 'S')
+		    o == 'h' || o == 'S' || o == 'k')
 			v = 0;
 		else if (o == '?' || parse_num(optarg, &v))
 			return -EINVAL;
@@ -561,7 +589,7 @@ static int parse_args(struct cli *c, int argc, char **argv)
 		case 'H':
 			c->o.host_id = optarg;
 			break;
-		case 'S':
+		case 'k':
 			c->secret_file = optarg;
 			break;
 		case 'l':
@@ -587,6 +615,22 @@ static int parse_args(struct cli *c, int argc, char **argv)
 			break;
 		case 'T':
 			c->seconds = (int)v;
+			c->timed = 1;
+			break;
+		case 'n':
+			c->passes = v;
+			break;
+		case 'S':
+			c->stop_file = optarg;
+			break;
+		case 'R':
+			c->o.reconnect_timeout_ms = (int)v;
+			break;
+		case 'K':
+			c->o.keep_alive_ms = (int)v;
+			break;
+		case 'L':
+			c->o.keep_alive_timeout_ms = (int)v;
 			break;
 		case 'r':
 			c->ramp = (int)v;
@@ -607,7 +651,8 @@ static int parse_args(struct cli *c, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	struct cli c = {.qd = 16, .size = 4096, .seconds = 3, .pattern = "randread", .gen = 1};
+	struct cli c = {
+	    .qd = 16, .size = 4096, .seconds = 3, .pattern = "randread", .gen = 1, .passes = 1};
 	const char *cmd, *vol;
 	int rc;
 

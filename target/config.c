@@ -52,6 +52,7 @@ void wf_config_init(struct wf_config *cfg)
 	cfg->data_buffers = 32;
 	cfg->small_buffers = 1024;
 	cfg->threads = 1;
+	cfg->keep_alive_timeout = 30;
 }
 
 __attribute__((format(printf, 2, 3))) static int fail(struct parse *p, const char *fmt, ...)
@@ -360,6 +361,11 @@ static int do_threads(struct parse *p)
 	return parse_u32(p, "threads", p->tok[1], 1, WF_CFG_THREADS, &p->cfg->threads);
 }
 
+static int do_keep_alive_timeout(struct parse *p)
+{
+	return parse_u32(p, "keep_alive_timeout", p->tok[1], 0, 3600, &p->cfg->keep_alive_timeout);
+}
+
 static const struct directive directives[] = {
     {"listen", 3, 3, do_listen},
     {"device", 3, 6, do_device},
@@ -374,6 +380,7 @@ static const struct directive directives[] = {
     {"data_buffers", 1, 1, do_data_buffers},
     {"small_buffers", 1, 1, do_small_buffers},
     {"threads", 1, 1, do_threads},
+    {"keep_alive_timeout", 1, 1, do_keep_alive_timeout},
 };
 
 static int split(struct parse *p, char *s)

@@ -93,6 +93,8 @@ struct wf_config {
 	uint32_t data_buffers;	  /* registered max_transfer-sized buffers */
 	uint32_t small_buffers;	  /* registered 4 KiB buffers, for small I/O and admin */
 	uint32_t threads;	  /* poll-group threads, each with its own device stack */
+	/* Seconds a host may send nothing before it is dropped; 0: forever. */
+	uint32_t keep_alive_timeout;
 };
 
 /* Defaults for every setting; lists empty. */

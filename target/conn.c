@@ -118,6 +118,7 @@ static void conn_event(struct wf_ep *ep, enum wf_ep_event ev, int status)
 	switch (ev) {
 	case WF_EP_CONNECTED:
 		conn->ep = ep;
+		conn->last_cmd_ms = t->now_ms;
 		conn->next = t->conns;
 		t->conns = conn;
 		conn->listed = true;
@@ -134,6 +135,25 @@ static void conn_event(struct wf_ep *ep, enum wf_ep_event ev, int status)
 		conn->ep = NULL; /* freed once we return; requests still out see this */
 		wf_conn_put(conn);
 		return;
+	}
+}
+
+/*
+ * A host that died without a word (power loss, cable, kill -9 behind a NAT)
+ * would hold its connection and buffers forever: a live host sends at least
+ * a KEEP_ALIVE now and then. Its requests still out finish on their own.
+ */
+void wf_conn_reap_silent(struct wf_tgt_shard *t)
+{
+	uint64_t limit = (uint64_t)t->cfg->keep_alive_timeout * 1000;
+
+	for (struct wf_tgt_conn *c = t->conns; c; c = c->next) {
+		if (!c->ep || t->now_ms - c->last_cmd_ms < limit)
+			continue;
+		wf_log_warn(t->log, "host %s sent nothing for %u s: disconnecting it", c->host,
+			    t->cfg->keep_alive_timeout);
+		c->last_cmd_ms = t->now_ms; /* once: the event that unlists it follows */
+		wf_ep_disconnect(c->ep);
 	}
 }
 

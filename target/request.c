@@ -428,5 +428,6 @@ void wf_req_recv(struct wf_ep *ep, struct wf_rx *rx)
 	req->state = WF_REQ_NEW;
 	conn->inflight++;
 	conn->sq_head++;
+	conn->last_cmd_ms = conn->tpg->shard->now_ms;
 	wf_req_advance(req);
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/bdev_file.h"
@@ -26,6 +27,7 @@
 #define FILE_QD	      256
 #define MAX_SUBREQS   4096
 #define IDLE_SLEEP_MS 20
+#define REAP_EVERY_MS 250
 
 typedef int (*dev_open_fn)(struct wf_tgt_shard *t, const struct wf_cfg_device *d,
 			   struct wf_bdev **out);
@@ -313,12 +315,21 @@ uint16_t wf_target_port(const struct wf_target *t, uint32_t i)
 	return i < t->cfg->nlisten && t->listeners[i] ? wf_listener_port(t->listeners[i]) : 0;
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 /* One pass over every poll group and volume of a shard; returns the work done. */
 static int poll_once(struct wf_tgt_shard *t, bool *busy)
 {
 	int n = 0, rc;
 
 	*busy = false;
+	t->now_ms = now_ms();
 	for (uint32_t i = 0; i < t->npgs; i++) {
 		rc = wf_poll_group_poll(t->pgs[i].pg, 0);
 		if (rc < 0)
@@ -464,10 +475,15 @@ static int shard_run(struct wf_tgt_shard *t, int stop_fd)
 	efd = make_epoll(t, stop_fd);
 	if (efd < 0)
 		return efd;
+	t->next_reap_ms = now_ms() + REAP_EVERY_MS;
 	for (;;) {
 		rc = poll_once(t, &busy);
 		if (rc < 0)
 			goto out;
+		if (t->cfg->keep_alive_timeout && t->now_ms >= t->next_reap_ms) {
+			wf_conn_reap_silent(t);
+			t->next_reap_ms = t->now_ms + REAP_EVERY_MS;
+		}
 		if (rc || busy)
 			n = wait_events(efd, ev, WF_CFG_LISTENS + 1, 0);
 		else

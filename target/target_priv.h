@@ -83,6 +83,7 @@ struct wf_tgt_conn {
 	uint16_t sq_head;
 	uint16_t queue_depth;
 	uint32_t inflight;	      /* requests not yet freed */
+	uint64_t last_cmd_ms;	      /* when the host last sent a capsule (shard clock) */
 	struct wf_tgt_access *access; /* indexed by volume id; [0] unused */
 	bool auth_needed;	      /* the host has a secret: AUTH must follow CONNECT */
 	bool authed;		      /* commands other than CONNECT and AUTH may run */
@@ -148,6 +149,8 @@ struct wf_tgt_shard {
 	struct wf_tgt_conn *conns;
 	atomic_uint nconns; /* accepted (by thread 0) or being accepted */
 	uint32_t active_io;
+	uint64_t now_ms;       /* read once a loop, for the keep-alive clock */
+	uint64_t next_reap_ms; /* next look for silent hosts */
 	bool stopping;
 	pthread_t thread;
 	int rc; /* what its run returned */
@@ -172,6 +175,9 @@ int wf_conn_request(struct wf_listener *l, const struct wf_conn_params *params,
 
 /* A request finished with @conn; free @conn if it is gone and idle. */
 void wf_conn_put(struct wf_tgt_conn *conn);
+
+/* Disconnect hosts of shard @t that sent nothing for the keep-alive timeout. */
+void wf_conn_reap_silent(struct wf_tgt_shard *t);
 
 /* Disconnect every host of shard @t; their requests finish on their own. */
 void wf_conn_disconnect_all(struct wf_tgt_shard *t);

@@ -28,6 +28,16 @@ struct wf_host_opts {
 	uint16_t queue_depth;  /* commands a queue pair keeps outstanding, 1 to 1024 */
 	int timeout_ms;	       /* connect and admin commands */
 	const char *secret;    /* 16-128 bytes shared with the target, or NULL (copied at open) */
+	/*
+	 * A lost connection (transport error, socket error, or silence past
+	 * keep_alive_timeout_ms) is re-established with backoff for up to this
+	 * long, and commands the target had not answered are sent again on the
+	 * new one, unseen by the caller. Past it they fail with -ETIMEDOUT and
+	 * later submissions with -ENOTCONN. 0: fail at once (-ECONNRESET).
+	 */
+	int reconnect_timeout_ms;
+	int keep_alive_ms;	   /* idle this long: send a KEEP_ALIVE; 0: never */
+	int keep_alive_timeout_ms; /* commands out and nothing heard this long: lost; 0: never */
 };
 
 /* A cached IDENTIFY. */
@@ -53,7 +63,10 @@ enum wf_io_op {
 /* An I/O finished: @status is 0 or a negative errno. Runs inside wf_qp_poll(). */
 typedef void (*wf_io_cb)(void *arg, int status);
 
-/* Fill @o with defaults: tcp-or-rdma "auto", port 4420, queue depth 128, 10 s timeout. */
+/*
+ * Fill @o with defaults: tcp-or-rdma "auto", port 4420, queue depth 128, 10 s
+ * timeout, reconnect for 30 s, keep-alive after 5 s idle, lost after 15 s silent.
+ */
 void wf_host_opts_default(struct wf_host_opts *o);
 
 /* Open the transport for @o; connects nothing yet. */
@@ -72,14 +85,17 @@ const char *wf_host_transport(const struct wf_host *h);
  */
 int wf_qp_open(struct wf_host *h, struct wf_qp **out);
 
-/* Disconnect @qp; outstanding I/O completes with -ECONNRESET first. */
+/* Disconnect @qp; outstanding I/O (queued for a reconnect too) completes with -ECONNRESET first. */
 void wf_qp_close(struct wf_qp *qp);
 
 /* The queue depth the target granted. */
 uint32_t wf_qp_depth(const struct wf_qp *qp);
 
-/* Commands submitted and not yet completed. */
+/* Commands submitted and not yet completed (a keep-alive counts too). */
 uint32_t wf_qp_outstanding(const struct wf_qp *qp);
+
+/* How many times @qp re-established a lost connection. */
+uint32_t wf_qp_reconnects(const struct wf_qp *qp);
 
 /* Ids of the volumes this host may use: up to @max into @ids, the total in *@count. */
 int wf_qp_list_volumes(struct wf_qp *qp, uint32_t *ids, uint32_t max, uint32_t *count);
@@ -108,12 +124,17 @@ uint64_t wf_vol_nblocks(const struct wf_vol *v);
 /*
  * Queue one command; @buf holds nblocks x block size bytes for READ and
  * WRITE. -EAGAIN when the queue is full (poll, then retry); @cb runs later,
- * from wf_qp_poll(), never from inside this call.
+ * from wf_qp_poll(), never from inside this call. While the connection is
+ * being re-established the command waits and goes out on the new one.
  */
 int wf_qp_submit(struct wf_qp *qp, struct wf_vol *v, enum wf_io_op op, uint64_t lba,
 		 uint32_t nblocks, void *buf, unsigned flags, wf_io_cb cb, void *arg);
 
-/* Reap completions, sleeping up to @timeout_ms (-1: until one) when none is ready. */
+/*
+ * Reap completions, sleeping up to @timeout_ms (-1: until one) when none is
+ * ready. Keep-alives and reconnects run from here: a poll that reconnects may
+ * block for up to the host's timeout_ms.
+ */
 int wf_qp_poll(struct wf_qp *qp, int timeout_ms);
 
 /*

@@ -4,13 +4,17 @@
  * IDENTIFY and KEEP_ALIVE but never a READ: the synchronous call's timeout
  * semantics (seed 001: 0 tests once, > 0 waits seconds) and the cached
  * identify (seed 004: no round trip after the first) are checked against
- * what the peer actually received.
+ * what the peer actually received. Then the peer drops connections and
+ * refuses new ones on command, for reconnecting: a READ it never answered
+ * goes out again on the new connection, and past reconnect_timeout_ms the
+ * host gives up with -ETIMEDOUT, then -ENOTCONN.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <weft/weft.h>
 #include <weft/wire.h>
@@ -24,13 +28,17 @@ struct peer {
 	struct wf_transport *t;
 	struct wf_poll_group *pg;
 	struct wf_listener *l;
-	struct wf_mr *mr;
+	struct wf_mr *mr, *mr_data;
 	uint8_t info[WF_VOLUME_INFO_SIZE];
 	uint8_t cpl[MAX_HELD][WF_CPL_SIZE];
 	struct wf_xfer x[MAX_HELD], data_x;
 	unsigned nx;
 	atomic_int stop;
-	atomic_int identifies, reads, keep_alives;
+	atomic_int identifies, reads, keep_alives, connects;
+	atomic_int drop_reads;	/* this many READs: take the connection down instead */
+	atomic_int serve_reads; /* answer READs with data */
+	atomic_int refuse;	/* refuse connections */
+	uint8_t data[4096];
 };
 
 static void sent(struct wf_xfer *x, int status)
@@ -59,6 +67,7 @@ static void peer_recv(struct wf_ep *ep, struct wf_rx *rx)
 	wf_rx_release(rx);
 	switch (c.opcode) {
 	case WF_OP_CONNECT:
+		p->connects++;
 		answer(p, ep, c.cid, 4);
 		break;
 	case WF_OP_KEEP_ALIVE:
@@ -78,7 +87,22 @@ static void peer_recv(struct wf_ep *ep, struct wf_rx *rx)
 		answer(p, ep, c.cid, 0);
 		break;
 	default:
-		p->reads++; /* held forever: the host must give up on its own */
+		p->reads++;
+		if (p->drop_reads > 0) {
+			p->drop_reads--;
+			wf_ep_disconnect(ep);
+		} else if (p->serve_reads) {
+			p->data_x = (struct wf_xfer){
+			    .op = WF_XFER_WRITE,
+			    .buf = p->data,
+			    .len = 4096,
+			    .mr = p->mr_data,
+			    .remote = {c.data.addr, 4096, c.data.key},
+			};
+			WF_CHECK_EQ(wf_ep_post(ep, &p->data_x), 0);
+			answer(p, ep, c.cid, 0);
+		}
+		/* else held forever: the host must give up on its own */
 		break;
 	}
 }
@@ -95,8 +119,12 @@ static const struct wf_ep_handlers peer_handlers = {peer_recv, peer_event};
 static int peer_request(struct wf_listener *l, const struct wf_conn_params *params,
 			const struct wf_ep_handlers **h, void **ctx, struct wf_poll_group **pg)
 {
+	struct peer *p = wf_listener_ctx(l);
+
 	(void)params;
 	(void)pg;
+	if (p->refuse)
+		return WF_REJECT_BUSY;
 	*h = &peer_handlers;
 	*ctx = wf_listener_ctx(l);
 	return 0;
@@ -118,6 +146,81 @@ static void open_qp(struct wf_host *h, struct wf_qp **qp, struct wf_vol **v)
 	WF_CHECK_EQ(wf_qp_open(h, qp), 0);
 	WF_CHECK_EQ(wf_qp_depth(*qp), 4);
 	WF_CHECK_EQ(wf_vol_open(*qp, 1, v), 0);
+}
+
+struct io {
+	int done, status;
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void io_done(void *arg, int status)
+{
+	struct io *io = arg;
+
+	io->done = 1;
+	io->status = status;
+}
+
+static void wait_io(struct wf_qp *qp, struct io *io)
+{
+	while (!io->done)
+		WF_CHECK(wf_qp_poll(qp, 100) >= 0);
+}
+
+/*
+ * The peer drops the connection on a READ it never answers: the host
+ * reconnects by itself, sends the READ again, and the caller sees only its
+ * data. Then the peer refuses everyone: the host gives up after its timeout.
+ */
+static void reconnects(struct peer *p, const struct wf_host_opts *base, char *buf)
+{
+	struct wf_host_opts ho = *base;
+	struct wf_host *h;
+	struct wf_qp *qp;
+	struct wf_vol *v;
+	struct io io = {0};
+	uint64_t t0;
+	int before;
+
+	ho.reconnect_timeout_ms = 800;
+	WF_CHECK_EQ(wf_host_open(&ho, &h), 0);
+	open_qp(h, &qp, &v);
+	p->serve_reads = 1;
+	p->drop_reads = 2;
+	before = p->connects;
+	memset(buf, 0, 4096);
+	WF_CHECK_EQ(wf_qp_submit(qp, v, WF_IO_READ, 0, 1, buf, 0, io_done, &io), 0);
+	wait_io(qp, &io);
+	WF_CHECK_EQ(io.status, 0);
+	for (int i = 0; i < 4096; i++)
+		WF_CHECK_EQ((uint8_t)buf[i], 0xa5);
+	WF_CHECK_EQ(wf_qp_reconnects(qp), 2);
+	WF_CHECK_EQ(p->connects - before, 2);
+	/* The cached volume is still good on the third connection. */
+	WF_CHECK_EQ(wf_qp_io(qp, v, WF_IO_READ, 1, 1, buf, 5), 0);
+
+	/* Refused from now on: the READ waits out the reconnect timeout, then fails. */
+	p->refuse = 1;
+	p->drop_reads = 1;
+	io = (struct io){0};
+	t0 = now_ms();
+	WF_CHECK_EQ(wf_qp_submit(qp, v, WF_IO_READ, 0, 1, buf, 0, io_done, &io), 0);
+	wait_io(qp, &io);
+	WF_CHECK_EQ(io.status, -ETIMEDOUT);
+	WF_CHECK(now_ms() - t0 >= 800);
+	WF_CHECK_EQ(wf_qp_submit(qp, v, WF_IO_READ, 0, 1, buf, 0, io_done, &io), -ENOTCONN);
+	wf_vol_close(v);
+	wf_qp_close(qp);
+	wf_host_close(h);
+	p->refuse = 0;
+	p->serve_reads = 0;
 }
 
 int main(void)
@@ -142,6 +245,8 @@ int main(void)
 	WF_CHECK_EQ(wf_poll_group_create(p->t, &p->pg), 0);
 	WF_CHECK_EQ(wf_listen(p->pg, "127.0.0.1", 0, &peer_listen, p, &p->l), 0);
 	WF_CHECK_EQ(wf_mr_reg(p->t, p->info, sizeof(p->info), WF_ACCESS_LOCAL, &p->mr), 0);
+	WF_CHECK_EQ(wf_mr_reg(p->t, p->data, sizeof(p->data), WF_ACCESS_LOCAL, &p->mr_data), 0);
+	memset(p->data, 0xa5, sizeof(p->data));
 	wf_volume_info_encode(&vi, p->info);
 	wf_host_opts_default(&ho);
 	ho.transport = "tcp";
@@ -187,10 +292,12 @@ int main(void)
 	wf_vol_close(v);
 	wf_qp_close(qp); /* fails the four held reads */
 
+	reconnects(p, &ho, buf);
 	wf_host_close(h);
 	p->stop = 1;
 	WF_CHECK_EQ(pthread_join(thr, NULL), 0);
 	wf_mr_dereg(p->mr);
+	wf_mr_dereg(p->mr_data);
 	wf_poll_group_destroy(p->pg);
 	wf_transport_destroy(p->t);
 	free(buf);

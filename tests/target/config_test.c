@@ -29,6 +29,20 @@ static const char good[] = "# a comment\n"
 			   "allow host-a v1 rw\n"
 			   "allow host-a v2 ro\n";
 
+/* keep_alive_timeout: seconds, 0 (never) to 3600. */
+#define BASE_KA "listen tcp 127.0.0.1 1\ndevice d0 ram 1M\nvolume v linear d0\n"
+
+static void keep_alive(void)
+{
+	static const char text[] = BASE_KA "keep_alive_timeout 0\n";
+	struct wf_config cfg;
+	char err[WF_CFG_ERR_MAX] = "";
+
+	wf_config_init(&cfg);
+	WF_CHECK_EQ(wf_config_parse(&cfg, text, strlen(text), err, sizeof(err)), 0);
+	WF_CHECK_EQ(cfg.keep_alive_timeout, 0);
+}
+
 static void refused(const char *text, const char *want)
 {
 	struct wf_config cfg;
@@ -52,6 +66,7 @@ int main(void)
 	WF_CHECK_EQ(cfg.nlisten, 2);
 	WF_CHECK_EQ(cfg.listen[0].port, 4420);
 	WF_CHECK_EQ(cfg.ndevices, 9);
+	WF_CHECK_EQ(cfg.keep_alive_timeout, 30); /* the default */
 	WF_CHECK_EQ(cfg.devices[0].size, 64u << 20);
 	WF_CHECK_EQ(cfg.devices[1].kind, WF_CFG_DEV_FILE);
 	WF_CHECK_EQ(cfg.devices[1].block_size, 4096);
@@ -79,6 +94,9 @@ int main(void)
 		     "ar d0\n",
 		"line 3: byte 0x01");
 	refused(BASE "bogus 1\n", "line 3: unknown directive 'bogus'");
+	refused(BASE "keep_alive_timeout 3601\n",
+		"line 3: keep_alive_timeout '3601' is not a number");
+	keep_alive();
 	refused(BASE "volume v1 linear d9\n", "line 3: unknown device 'd9'");
 	refused(BASE "volume v1 linear d0\nallow h v2 rw\n", "line 4: unknown volume 'v2'");
 	refused(BASE "volume v1 linear d0\nallow h v1 rx\n", "line 4: access 'rx'");

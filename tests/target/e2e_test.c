@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <weft/weft.h>
@@ -27,9 +29,10 @@
 #include "tests/lib/check.h"
 #include "transport/transport.h"
 
-#define MIB	  (1u << 20)
-#define NHOSTS	  16
-#define HOST_BLKS 256 /* blocks of "main" each of the 16 hosts owns */
+#define MIB	   (1u << 20)
+#define NHOSTS	   16
+#define MANY_HOSTS 64  /* max_connections' default */
+#define HOST_BLKS  256 /* blocks of "main" each of the 16 hosts owns */
 
 static const char config_tail[] = "max_transfer 1M\n"
 				  "data_buffers 16\n"
@@ -76,6 +79,11 @@ struct env {
 	int run_rc;
 	uint16_t port;
 	char file[64];
+	int reconnect_ms; /* hosts' reconnect_timeout_ms: 0 but in the fault cases */
+	int ka_ms;	  /* hosts' keep_alive_ms; -1: the default */
+	int cycles;	  /* connect/disconnect cycles of case cycles */
+	int rounds;	  /* rounds of case many, at least 2 */
+	const char *conf; /* more config lines for this case */
 };
 
 static void *target_main(void *arg)
@@ -88,7 +96,7 @@ static void *target_main(void *arg)
 
 static void env_start(struct env *e)
 {
-	char text[4096], err[WF_CFG_ERR_MAX];
+	char text[8192], err[WF_CFG_ERR_MAX];
 	int fd, n = snprintf(text, sizeof(text), "listen %s %s 0\n", e->transport, e->addr);
 
 	n += snprintf(text + n, sizeof(text) - (size_t)n, "%s", config_tail);
@@ -102,9 +110,10 @@ static void env_start(struct env *e)
 		      "device b64k ram 8M 64K\nvolume v64k linear b64k\nallow host-a v64k rw\n"
 		      "device b1m ram 8M 1M\nvolume v1m linear b1m\nallow host-a v1m rw\n",
 		      e->file);
-	for (int h = 0; h < NHOSTS; h++)
+	for (int h = 0; h < MANY_HOSTS; h++)
 		n += snprintf(text + n, sizeof(text) - (size_t)n, "allow h%02d main rw\n", h);
-	n += snprintf(text + n, sizeof(text) - (size_t)n, "threads %u\n", e->threads);
+	n += snprintf(text + n, sizeof(text) - (size_t)n, "threads %u\n%s", e->threads,
+		      e->conf ? e->conf : "");
 	wf_log_init(&e->log, "target", WF_LOG_WARN, STDERR_FILENO);
 	wf_config_init(&e->cfg);
 	if (wf_config_parse(&e->cfg, text, (size_t)n, err, sizeof(err))) {
@@ -148,6 +157,10 @@ static int host_try(struct env *e, const char *id, uint16_t qd, struct host *out
 	o.transport = e->transport;
 	o.host_id = id;
 	o.queue_depth = qd;
+	/* Most cases watch one connection's life: a stopped target must fail them, not wait. */
+	o.reconnect_timeout_ms = e->reconnect_ms;
+	if (e->ka_ms >= 0)
+		o.keep_alive_ms = e->ka_ms;
 	rc = wf_host_open(&o, &out->h);
 	if (rc)
 		return rc;
@@ -811,32 +824,276 @@ static void case_drainmany(struct env *e)
 	}
 }
 
+/* Poll @h for @ms milliseconds, as an idle but attentive host does. */
+static void idle_poll(struct host *h, uint64_t ms)
+{
+	struct timespec ts;
+	uint64_t end;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	end = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 + ms;
+	for (;;) {
+		WF_CHECK(wf_qp_poll(h->qp, 50) >= 0);
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		if ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 >= end)
+			return;
+	}
+}
+
+/*
+ * keep_alive_timeout 1: a host that sends nothing for a second is dropped
+ * by the target; one whose libweft sends KEEP_ALIVEs stays; and a dropped
+ * host that may reconnect does so when next used, its volume handle intact.
+ */
+static void case_keepalive(struct env *e)
+{
+	struct host a, b, c;
+	struct wf_vol *va, *vb, *vc;
+	char buf[4096];
+
+	e->ka_ms = 0;
+	host_open(e, "host-a", 8, &a);
+	va = vol_open(&a, "main");
+	write_read(&a, va, 0, 8, 1);
+	sleep(2);
+	WF_CHECK_EQ(atomic_load(&e->target->nconns), 0);
+	WF_CHECK(wf_qp_io(a.qp, va, WF_IO_READ, 0, 8, buf, 5) < 0);
+
+	e->ka_ms = 200;
+	host_open(e, "host-b", 8, &b);
+	vb = vol_open(&b, "main");
+	idle_poll(&b, 2500);
+	WF_CHECK_EQ(atomic_load(&e->target->nconns), 1);
+	write_read(&b, vb, 16, 8, 2);
+
+	e->ka_ms = 0;
+	e->reconnect_ms = 5000;
+	host_open(e, "host-a", 8, &c);
+	vc = vol_open(&c, "main");
+	write_read(&c, vc, 32, 8, 3);
+	sleep(2);
+	write_read(&c, vc, 32, 8, 4);
+	WF_CHECK_EQ(wf_qp_reconnects(c.qp), 1);
+	wf_vol_close(va);
+	wf_vol_close(vb);
+	wf_vol_close(vc);
+	host_close(&a);
+	host_close(&b);
+	host_close(&c);
+	e->reconnect_ms = 0;
+	e->ka_ms = -1;
+}
+
+/* Resident set size in KiB, and open fds, of this process: target and hosts both. */
+static long rss_kib(void)
+{
+	char line[256];
+	long kib = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	WF_CHECK(f != NULL);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+static int fd_count(void)
+{
+	int n = 0;
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+
+	WF_CHECK(d != NULL);
+	while ((de = readdir(d)))
+		n++;
+	closedir(d);
+	return n;
+}
+
+/* The target lets go of closed hosts asynchronously: wait (boundedly) for none left. */
+static void wait_no_hosts(struct env *e)
+{
+	for (int i = 0; i < 1000 && atomic_load(&e->target->nconns); i++)
+		usleep(5000);
+	WF_CHECK_EQ(atomic_load(&e->target->nconns), 0);
+}
+
+#define MANY_QD 128
+
+struct many_job {
+	struct env *e;
+	pthread_barrier_t *all;
+	int idx;
+	int rounds; /* completed with every block checked */
+	long rss[2];
+};
+
+/* One of 64 hosts: rounds of 128 writes in flight, then 128 reads, all checked. */
+static void *many_thread(void *arg)
+{
+	struct many_job *j = arg;
+	const uint32_t nb = 8, bytes = nb * 512;
+	uint64_t base = (uint64_t)j->idx * MANY_QD * nb;
+	struct qd_io ios[MANY_QD];
+	struct wf_vol *v;
+	struct host h;
+	char id[16], *mem;
+
+	snprintf(id, sizeof(id), "h%02d", j->idx);
+	host_open(j->e, id, MANY_QD, &h);
+	v = vol_open(&h, "main");
+	mem = wf_dma_alloc(h.qp, (size_t)MANY_QD * bytes);
+	WF_CHECK(mem != NULL);
+	pthread_barrier_wait(j->all);
+	for (int round = 0; round < j->e->rounds; round++) {
+		for (int pass = 0; pass < 2; pass++) {
+			for (uint32_t i = 0; i < MANY_QD; i++) {
+				char *b = mem + (size_t)i * bytes;
+				uint64_t lba = base + (uint64_t)i * nb;
+
+				if (pass)
+					memset(b, 0, bytes);
+				else
+					stamp(b, bytes, lba * 512,
+					      (uint64_t)j->idx << 8 | (uint64_t)round);
+				ios[i] = (struct qd_io){0};
+				WF_CHECK_EQ(wf_qp_submit(h.qp, v, pass ? WF_IO_READ : WF_IO_WRITE,
+							 lba, nb, b, 0, qd_cb, &ios[i]),
+					    0);
+			}
+			while (wf_qp_outstanding(h.qp))
+				WF_CHECK(wf_qp_poll(h.qp, 100) >= 0);
+			for (uint32_t i = 0; i < MANY_QD; i++)
+				WF_CHECK(ios[i].done && ios[i].status == 0);
+		}
+		for (uint32_t i = 0; i < MANY_QD; i++)
+			check_stamp(mem + (size_t)i * bytes, bytes, (base + (uint64_t)i * nb) * 512,
+				    (uint64_t)j->idx << 8 | (uint64_t)round);
+		j->rounds++;
+		/* After round 2 every host is connected and warmed up: the baseline; then the end.
+		 */
+		if (round != 1 && round != j->e->rounds - 1)
+			continue;
+		pthread_barrier_wait(j->all);
+		if (j->idx == 0)
+			j->rss[round != 1] = rss_kib();
+		pthread_barrier_wait(j->all);
+	}
+	wf_dma_free(h.qp, mem);
+	wf_vol_close(v);
+	host_close(&h);
+	return NULL;
+}
+
+/*
+ * 64 hosts at queue depth 128 on one target, 8192 commands in flight
+ * against 32 small buffers and one shared receive queue per poll group:
+ * every host finishes every round, and memory does not grow once all are
+ * connected and warmed up (requests and buffers are pools made at start).
+ */
+static void case_many(struct env *e)
+{
+	pthread_t t[MANY_HOSTS];
+	struct many_job jobs[MANY_HOSTS];
+	pthread_barrier_t all;
+
+	WF_CHECK_EQ(pthread_barrier_init(&all, NULL, MANY_HOSTS), 0);
+	for (int i = 0; i < MANY_HOSTS; i++) {
+		jobs[i] = (struct many_job){.e = e, .all = &all, .idx = i};
+		WF_CHECK_EQ(pthread_create(&t[i], NULL, many_thread, &jobs[i]), 0);
+	}
+	for (int i = 0; i < MANY_HOSTS; i++)
+		WF_CHECK_EQ(pthread_join(t[i], NULL), 0);
+	for (int i = 0; i < MANY_HOSTS; i++)
+		WF_CHECK_EQ(jobs[i].rounds, e->rounds);
+	printf("e2e many: %d hosts x qd %d: RSS %ld KiB after 2 rounds, %ld KiB at the end\n",
+	       MANY_HOSTS, MANY_QD, jobs[0].rss[0], jobs[0].rss[1]);
+	WF_CHECK(jobs[0].rss[1] - jobs[0].rss[0] < 16 * 1024);
+	pthread_barrier_destroy(&all);
+	wait_no_hosts(e);
+}
+
+/*
+ * Hosts come and go 1000 times (host handle, queue pair, identify, one
+ * write, close): neither side may keep an fd, memory or a connection for
+ * any of them. Counted after 100 cycles, when allocator caches are warm.
+ */
+static void case_cycles(struct env *e)
+{
+	long rss0 = 0, rss1;
+	int fds0 = 0, fds1;
+	char buf[512];
+
+	memset(buf, 0x5a, sizeof(buf));
+	for (int i = 0; i < e->cycles; i++) {
+		struct host a;
+		struct wf_vol *v;
+
+		host_open(e, "host-a", 16, &a);
+		v = vol_open(&a, "main");
+		WF_CHECK_EQ(wf_qp_io(a.qp, v, WF_IO_WRITE, (uint64_t)i, 1, buf, 10), 0);
+		wf_vol_close(v);
+		host_close(&a);
+		if (i == e->cycles / 10) {
+			wait_no_hosts(e);
+			rss0 = rss_kib();
+			fds0 = fd_count();
+		}
+	}
+	wait_no_hosts(e);
+	rss1 = rss_kib();
+	fds1 = fd_count();
+	printf("e2e cycles: %d connects: RSS %ld -> %ld KiB, fds %d -> %d\n", e->cycles, rss0, rss1,
+	       fds0, fds1);
+	WF_CHECK_EQ(fds1, fds0);
+	WF_CHECK(rss1 - rss0 < 4 * 1024);
+}
+
 struct test_case {
 	const char *name;
 	void (*fn)(struct env *e);
 };
 
+/* Config lines a case needs beyond the common ones. */
+static const char *case_conf(const char *name)
+{
+	return !strcmp(name, "keepalive") ? "keep_alive_timeout 1\n" : NULL;
+}
+
 static const struct test_case cases[] = {
-    {"opcodes", case_opcodes}, {"sizes", case_sizes},
-    {"span", case_span},       {"qd", case_qd},
-    {"hosts", case_hosts},     {"bad", case_bad},
-    {"threads", case_threads}, {"drain", case_drain},
-    {"shared", case_shared},   {"drainmany", case_drainmany},
+    {"opcodes", case_opcodes},	   {"sizes", case_sizes},
+    {"span", case_span},	   {"qd", case_qd},
+    {"hosts", case_hosts},	   {"bad", case_bad},
+    {"threads", case_threads},	   {"drain", case_drain},
+    {"shared", case_shared},	   {"drainmany", case_drainmany},
+    {"keepalive", case_keepalive}, {"many", case_many},
+    {"cycles", case_cycles},
 };
 
 int main(int argc, char **argv)
 {
-	struct env e = {.transport = "tcp", .addr = "127.0.0.1", .threads = 1};
+	struct env e = {.transport = "tcp",
+			.addr = "127.0.0.1",
+			.threads = 1,
+			.ka_ms = -1,
+			.cycles = 1000,
+			.rounds = 12};
 	const char *which = "all";
 	int c;
 
-	while ((c = getopt(argc, argv, "t:c:n:")) != -1) {
+	while ((c = getopt(argc, argv, "t:c:n:k:r:")) != -1) {
 		if (c == 't')
 			e.transport = optarg;
 		else if (c == 'c')
 			which = optarg;
 		else if (c == 'n')
 			e.threads = (unsigned)atoi(optarg);
+		else if (c == 'k')
+			e.cycles = atoi(optarg);
+		else if (c == 'r' && atoi(optarg) >= 2)
+			e.rounds = atoi(optarg);
 		else
 			return 2;
 	}
@@ -847,6 +1104,7 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		if (strcmp(which, "all") && strcmp(which, cases[i].name))
 			continue;
+		e.conf = case_conf(cases[i].name);
 		env_start(&e);
 		cases[i].fn(&e);
 		if (cases[i].fn != case_drain && cases[i].fn != case_drainmany)

@@ -60,7 +60,8 @@ if "${w[@]}" --host nobody list 2>/dev/null; then fail "an unknown host was let 
 
 # SIGTERM while a host is busy: weftd drains, lets it go, and still exits 0.
 before=$(grep -c 'host weft-cli connected' "$dir/log")
-"${w[@]}" perf v1 --time 30 --qd 16 --pattern randwrite >"$dir/perf" 2>&1 &
+# --reconnect 0: this host must end with the target, not wait for another.
+"${w[@]}" --reconnect 0 perf v1 --time 30 --qd 16 --pattern randwrite >"$dir/perf" 2>&1 &
 perf=$!
 while [ "$(grep -c 'host weft-cli connected' "$dir/log")" = "$before" ]; do
 	kill -0 "$perf" 2>/dev/null || fail "perf ended early: $(cat "$dir/perf")"
