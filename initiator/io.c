@@ -30,21 +30,24 @@ static struct wf_mr *dma_find(struct wf_qp *qp, const void *buf, size_t len)
 	return NULL;
 }
 
-/* Fill the data descriptor; *cached gets a cache registration to put back later. */
-static int describe(struct wf_qp *qp, void *buf, uint32_t len, struct wf_cmd *c,
+/*
+ * Fill the data descriptor; *mr is the registration holding @buf, and
+ * *cached the same when it came from the cache, to put back later.
+ */
+static int describe(struct wf_qp *qp, void *buf, uint32_t len, struct wf_cmd *c, struct wf_mr **mr,
 		    struct wf_mr **cached)
 {
-	struct wf_mr *mr = dma_find(qp, buf, len);
 	int rc;
 
 	*cached = NULL;
-	if (!mr) {
+	*mr = dma_find(qp, buf, len);
+	if (!*mr) {
 		rc = wf_mr_cache_get(qp->cache, buf, len, cached);
 		if (rc)
 			return rc;
-		mr = *cached;
+		*mr = *cached;
 	}
-	c->data = (struct wf_sgl){(uint64_t)(uintptr_t)buf, len, mr->key};
+	c->data = (struct wf_sgl){(uint64_t)(uintptr_t)buf, len, (*mr)->key};
 	return 0;
 }
 
@@ -52,7 +55,7 @@ int wf_qp_submit(struct wf_qp *qp, struct wf_vol *v, enum wf_io_op op, uint64_t 
 		 uint32_t nblocks, void *buf, unsigned flags, wf_io_cb cb, void *arg)
 {
 	struct wf_cmd c = {.opcode = wire_op[op], .volume = v->info.id};
-	struct wf_mr *cached = NULL;
+	struct wf_mr *cached = NULL, *mr = NULL;
 	uint64_t bytes = (uint64_t)nblocks * v->info.block_size;
 	const void *inline_data = NULL;
 	int rc;
@@ -73,12 +76,12 @@ int wf_qp_submit(struct wf_qp *qp, struct wf_vol *v, enum wf_io_op op, uint64_t 
 			c.inline_len = (uint32_t)bytes;
 			inline_data = buf;
 		} else {
-			rc = describe(qp, buf, (uint32_t)bytes, &c, &cached);
+			rc = describe(qp, buf, (uint32_t)bytes, &c, &mr, &cached);
 			if (rc)
 				return rc;
 		}
 	}
-	rc = wf_qp_send_cmd(qp, &c, inline_data, cached, cb, arg);
+	rc = wf_qp_send_cmd(qp, &c, inline_data, mr, cached, cb, arg);
 	if (rc && cached)
 		wf_mr_cache_put(qp->cache, cached);
 	return rc;
@@ -120,8 +123,7 @@ void *wf_dma_alloc(struct wf_qp *qp, size_t len)
 
 	if (!d || !p)
 		goto fail;
-	if (wf_mr_reg(qp->host->transport, p, rounded,
-		      WF_ACCESS_REMOTE_READ | WF_ACCESS_REMOTE_WRITE, &d->mr))
+	if (wf_mr_reg(qp->host->transport, p, rounded, wf_qp_reg_access(qp), &d->mr))
 		goto fail;
 	d->next = qp->dma;
 	qp->dma = d;

@@ -40,8 +40,14 @@ struct wf_slot {
 	bool sent, answered; /* both needed before the slot is reused */
 	bool posted;	     /* its SEND is with the current endpoint */
 	int status;
+	struct wf_cmd cmd; /* encoded again at each post: the window's key and the token change */
 	struct wf_xfer x;
 	uint8_t *capsule;
+	/* The window the target reaches the command's buffer through, per connection. */
+	struct wf_grant *grant; /* NULL: the transport has no grants */
+	struct wf_mr *gmr;	/* the buffer's registration; NULL: no buffer or no grants */
+	unsigned gaccess;
+	struct wf_xfer gx;
 };
 
 struct wf_dma {
@@ -56,6 +62,7 @@ struct wf_qp {
 	struct wf_mr_cache *cache;
 	struct wf_dma *dma;
 	bool up, down; /* the current endpoint's fate, for qp_connect() */
+	bool grants;   /* the transport makes per-command windows (docs/SECURITY.md) */
 	int fail_status;
 	/*
 	 * in_connect: qp_connect() runs (admin commands take the reserve slot,
@@ -80,9 +87,17 @@ struct wf_vol {
 	struct wf_vol_info info;
 };
 
-/* Queue a command already encoded in @c (cid is filled here); data via @mr or inline. */
+/*
+ * Queue command @c (cid, version and token are filled here), with its data
+ * inline or in the buffer c->data names inside @data_mr, which the target
+ * then reaches through a window for this command only. @cached, if any, is
+ * put back into the registration cache when the command completes.
+ */
 int wf_qp_send_cmd(struct wf_qp *qp, struct wf_cmd *c, const void *inline_data,
-		   struct wf_mr *cached, wf_io_cb cb, void *arg);
+		   struct wf_mr *data_mr, struct wf_mr *cached, wf_io_cb cb, void *arg);
+
+/* Registration flags for memory the target will reach: windows if we have them. */
+unsigned wf_qp_reg_access(const struct wf_qp *qp);
 
 /* A synchronous caller's wait: set by wf_lib_wait_done() from the I/O callback. */
 struct wf_lib_wait {

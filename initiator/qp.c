@@ -90,6 +90,7 @@ static void qp_recv(struct wf_ep *ep, struct wf_rx *rx)
 	struct wf_qp *qp = wf_ep_ctx(ep);
 	struct wf_cpl cpl;
 	struct wf_slot *s;
+	uint32_t inv;
 
 	if (wf_cpl_decode(rx->data, rx->len, &cpl) || cpl.cid > qp->depth ||
 	    !qp->slots[cpl.cid].busy || qp->slots[cpl.cid].answered) {
@@ -98,9 +99,16 @@ static void qp_recv(struct wf_ep *ep, struct wf_rx *rx)
 		wf_ep_disconnect(ep);
 		return;
 	}
+	inv = rx->inv_key;
 	wf_rx_release(rx);
 	qp->last_rx = wf_lib_now_ms();
 	s = &qp->slots[cpl.cid];
+	/* A window the target left open dies with the connection, and nowhere else. */
+	if (s->gmr && inv != s->cmd.data.key) {
+		wf_log_err(&qp->host->log, "target %s left command %u's window open: disconnecting",
+			   qp->host->addr, cpl.cid);
+		wf_ep_disconnect(ep);
+	}
 	s->answered = true;
 	s->status = wf_status_errno(cpl.status);
 	if (s->result)
@@ -166,10 +174,33 @@ uint64_t wf_lib_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/*
+ * Put @s's command on the current endpoint: a fresh window over its buffer
+ * first (the same doorbell), then the capsule, encoded now with that
+ * window's key and the session token of this connection.
+ */
 static int slot_post(struct wf_qp *qp, struct wf_slot *s)
 {
 	int rc;
 
+	if (s->gmr) {
+		s->gx = (struct wf_xfer){
+		    .op = WF_XFER_GRANT,
+		    .buf = (void *)(uintptr_t)s->cmd.data.addr,
+		    .len = s->cmd.data.len,
+		    .mr = s->gmr,
+		    .grant = s->grant,
+		    .access = s->gaccess,
+		};
+		rc = wf_ep_post(qp->ep, &s->gx);
+		if (rc)
+			return rc;
+		s->cmd.data.key = wf_grant_key(s->grant);
+	}
+	/* AUTH_CHALLENGE's token names the session to resume; all others carry ours. */
+	if (s->cmd.opcode != WF_OP_AUTH_CHALLENGE)
+		s->cmd.token = qp->token;
+	wf_cmd_encode(&s->cmd, s->capsule);
 	s->x = (struct wf_xfer){
 	    .op = WF_XFER_SEND,
 	    .buf = s->capsule,
@@ -198,8 +229,13 @@ static struct wf_slot *slot_take(struct wf_qp *qp)
 	return s;
 }
 
+unsigned wf_qp_reg_access(const struct wf_qp *qp)
+{
+	return qp->grants ? WF_ACCESS_GRANT : WF_ACCESS_REMOTE_READ | WF_ACCESS_REMOTE_WRITE;
+}
+
 int wf_qp_send_cmd(struct wf_qp *qp, struct wf_cmd *c, const void *inline_data,
-		   struct wf_mr *cached, wf_io_cb cb, void *arg)
+		   struct wf_mr *data_mr, struct wf_mr *cached, wf_io_cb cb, void *arg)
 {
 	struct wf_slot *s;
 	int rc;
@@ -211,10 +247,14 @@ int wf_qp_send_cmd(struct wf_qp *qp, struct wf_cmd *c, const void *inline_data,
 		return -EAGAIN;
 	c->cid = (uint16_t)(s - qp->slots);
 	c->version = WF_WIRE_VERSION;
-	/* AUTH_CHALLENGE's token names the session to resume; all others carry ours. */
-	if (c->opcode != WF_OP_AUTH_CHALLENGE)
-		c->token = qp->token;
-	wf_cmd_encode(c, s->capsule);
+	s->gmr = qp->grants && c->data.len ? data_mr : NULL;
+	if (s->gmr) {
+		c->flags |= WF_CMD_F_INV;
+		/* The target RDMA-READs what the host writes and RDMA-WRITEs all else. */
+		s->gaccess =
+		    c->opcode == WF_OP_WRITE ? WF_ACCESS_REMOTE_READ : WF_ACCESS_REMOTE_WRITE;
+	}
+	s->cmd = *c;
 	if (c->inline_len)
 		memcpy(s->capsule + WF_CMD_SIZE, inline_data, c->inline_len);
 	s->x.len = WF_CMD_SIZE + c->inline_len;
@@ -337,7 +377,7 @@ static void keep_alive_upkeep(struct wf_qp *qp, uint64_t now)
 	}
 	if (o->keep_alive_ms > 0 && !qp->ka_out &&
 	    now - qp->last_rx >= (uint64_t)o->keep_alive_ms &&
-	    !wf_qp_send_cmd(qp, &c, NULL, NULL, ka_done, qp))
+	    !wf_qp_send_cmd(qp, &c, NULL, NULL, NULL, ka_done, qp))
 		qp->ka_out = true;
 }
 
@@ -412,7 +452,8 @@ int wf_qp_admin_result(struct wf_qp *qp, struct wf_cmd *c, const void *inline_da
 	bool gave_up = false;
 	int rc;
 
-	while ((rc = wf_qp_send_cmd(qp, c, inline_data, NULL, wf_lib_wait_done, &w)) == -EAGAIN)
+	while ((rc = wf_qp_send_cmd(qp, c, inline_data, c->data.len ? qp->admin_mr : NULL, NULL,
+				    wf_lib_wait_done, &w)) == -EAGAIN)
 		if (wf_qp_poll(qp, 10) < 0)
 			return -EIO;
 	if (rc)
@@ -428,6 +469,25 @@ int wf_qp_admin_result(struct wf_qp *qp, struct wf_cmd *c, const void *inline_da
 			return -EIO;
 	}
 	return gave_up ? -ETIMEDOUT : w.status;
+}
+
+/* One window per slot, if the transport can; without, keys live as long as registrations. */
+static int grants_create(struct wf_qp *qp)
+{
+	int rc;
+
+	for (uint32_t i = 0; i <= qp->depth; i++) {
+		rc = wf_grant_create(qp->host->transport, &qp->slots[i].grant);
+		if (rc == -EOPNOTSUPP && i == 0) {
+			wf_log_warn(&qp->host->log, "no memory windows on this device: buffer keys "
+						    "outlive their commands");
+			return 0;
+		}
+		if (rc)
+			return rc;
+	}
+	qp->grants = true;
+	return 0;
 }
 
 static int qp_alloc(struct wf_host *h, struct wf_qp *qp)
@@ -450,12 +510,14 @@ static int qp_alloc(struct wf_host *h, struct wf_qp *qp)
 		qp->slots[i].next_free = qp->free;
 		qp->free = &qp->slots[i];
 	}
-	rc = wf_mr_reg(h->transport, qp->admin_buf, WF_ADMIN_BUF, WF_ACCESS_REMOTE_WRITE,
-		       &qp->admin_mr);
+	rc = grants_create(qp);
 	if (rc)
 		return rc;
-	rc = wf_mr_cache_create(h->transport, WF_ACCESS_REMOTE_READ | WF_ACCESS_REMOTE_WRITE,
-				CACHE_BYTES, &qp->cache);
+	rc = wf_mr_reg(h->transport, qp->admin_buf, WF_ADMIN_BUF,
+		       qp->grants ? WF_ACCESS_GRANT : WF_ACCESS_REMOTE_WRITE, &qp->admin_mr);
+	if (rc)
+		return rc;
+	rc = wf_mr_cache_create(h->transport, wf_qp_reg_access(qp), CACHE_BYTES, &qp->cache);
 	if (rc)
 		return rc;
 	return wf_poll_group_create(h->transport, &qp->pg);
@@ -498,6 +560,9 @@ static void qp_free(struct wf_qp *qp)
 {
 	if (qp->pg)
 		wf_poll_group_destroy(qp->pg);
+	/* After the endpoints: a window must not outlive its QP's teardown. */
+	for (uint32_t i = 0; qp->slots && i <= qp->depth; i++)
+		wf_grant_destroy(qp->slots[i].grant);
 	while (qp->dma)
 		wf_dma_free(qp, qp->dma->mr->addr);
 	if (qp->cache)

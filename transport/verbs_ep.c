@@ -295,6 +295,13 @@ static int ring(struct wf_verbs_ep *ep, struct ibv_send_wr *wr, int n)
 		wr[i].next = &wr[i + 1];
 	wr[n - 1].next = NULL;
 	ret = ibv_post_send(ep->qp, wr, &bad);
+	/*
+	 * The provider names a window by the rkey it has now; a type-2 bind
+	 * changes it in the device only, so our copy follows once posted.
+	 */
+	for (int i = 0; !ret && i < n; i++)
+		if (wr[i].opcode == IBV_WR_BIND_MW)
+			wr[i].bind_mw.mw->rkey = wr[i].bind_mw.rkey;
 	if (ret) {
 		wf_log_err(wf_verbs_log(ep->pg), "verbs: post on QP %u failed: %s", ep->qp->qp_num,
 			   strerror(ret));
@@ -373,6 +380,9 @@ void wf_verbs_ep_send_done(struct wf_verbs_ep *ep, uint64_t wr_id, enum ibv_wc_s
 		 * the signaled xfer after it, which must report its real cause.
 		 */
 		if (status && st != IBV_WC_WR_FLUSH_ERR && !ep->carried) {
+			wf_log_warn(wf_verbs_log(ep->pg),
+				    "verbs: QP %u: unsignaled work failed: %s", ep->qp->qp_num,
+				    ibv_wc_status_str(st));
 			ep->carried = status;
 			wf_verbs_ep_fail(ep, status);
 		}

@@ -28,16 +28,20 @@ struct peer {
 	struct wf_transport *t;
 	struct wf_poll_group *pg;
 	struct wf_listener *l;
-	struct wf_mr *mr, *mr_data;
+	struct wf_mr *mr, *mr_data, *mr_late;
 	uint8_t info[WF_VOLUME_INFO_SIZE];
 	uint8_t cpl[MAX_HELD][WF_CPL_SIZE];
 	struct wf_xfer x[MAX_HELD], data_x;
 	unsigned nx;
 	atomic_int stop;
 	atomic_int identifies, reads, keep_alives, connects;
-	atomic_int drop_reads;	/* this many READs: take the connection down instead */
-	atomic_int serve_reads; /* answer READs with data */
-	atomic_int refuse;	/* refuse connections */
+	atomic_int drop_reads;	 /* this many READs: take the connection down instead */
+	atomic_int serve_reads;	 /* answer READs with data */
+	atomic_int refuse;	 /* refuse connections */
+	atomic_int stale;	 /* after answering a READ, write its buffer again */
+	atomic_int stale_status; /* how that late WRITE ended */
+	struct wf_xfer stale_x;
+	uint8_t late[4096];
 	uint8_t data[4096];
 };
 
@@ -47,14 +51,27 @@ static void sent(struct wf_xfer *x, int status)
 	(void)status;
 }
 
-static void answer(struct peer *p, struct wf_ep *ep, uint16_t cid, uint64_t result)
+static void stale_done(struct wf_xfer *x, int status)
+{
+	struct peer *p = x->arg;
+
+	p->stale_status = status ? status : 1;
+}
+
+/* Complete @cmd; a window it names (WF_CMD_F_INV) ends with the completion, as weftd does. */
+static void answer(struct peer *p, struct wf_ep *ep, const struct wf_cmd *cmd, uint64_t result)
 {
 	unsigned i = p->nx++ % MAX_HELD;
-	struct wf_cpl c = {.cid = cid, .result = result};
+	struct wf_cpl c = {.cid = cmd->cid, .result = result};
 
 	wf_cpl_encode(&c, p->cpl[i]);
 	p->x[i] = (struct wf_xfer){
-	    .op = WF_XFER_SEND, .buf = p->cpl[i], .len = WF_CPL_SIZE, .done = sent};
+	    .op = WF_XFER_SEND,
+	    .buf = p->cpl[i],
+	    .len = WF_CPL_SIZE,
+	    .done = sent,
+	    .inv_key = cmd->flags & WF_CMD_F_INV ? cmd->data.key : 0,
+	};
 	WF_CHECK_EQ(wf_ep_post(ep, &p->x[i]), 0);
 }
 
@@ -68,11 +85,11 @@ static void peer_recv(struct wf_ep *ep, struct wf_rx *rx)
 	switch (c.opcode) {
 	case WF_OP_CONNECT:
 		p->connects++;
-		answer(p, ep, c.cid, 4);
+		answer(p, ep, &c, 4);
 		break;
 	case WF_OP_KEEP_ALIVE:
 		p->keep_alives++;
-		answer(p, ep, c.cid, 0);
+		answer(p, ep, &c, 0);
 		break;
 	case WF_OP_IDENTIFY:
 		p->identifies++;
@@ -84,7 +101,7 @@ static void peer_recv(struct wf_ep *ep, struct wf_rx *rx)
 		    .remote = {c.data.addr, WF_VOLUME_INFO_SIZE, c.data.key},
 		};
 		WF_CHECK_EQ(wf_ep_post(ep, &p->data_x), 0);
-		answer(p, ep, c.cid, 0);
+		answer(p, ep, &c, 0);
 		break;
 	default:
 		p->reads++;
@@ -100,7 +117,22 @@ static void peer_recv(struct wf_ep *ep, struct wf_rx *rx)
 			    .remote = {c.data.addr, 4096, c.data.key},
 			};
 			WF_CHECK_EQ(wf_ep_post(ep, &p->data_x), 0);
-			answer(p, ep, c.cid, 0);
+			answer(p, ep, &c, 0);
+			if (p->stale) {
+				/* A target that keeps a key past its command: the window is gone.
+				 */
+				p->stale = 0;
+				p->stale_x = (struct wf_xfer){
+				    .op = WF_XFER_WRITE,
+				    .buf = p->late,
+				    .len = 4096,
+				    .mr = p->mr_late,
+				    .remote = {c.data.addr, 4096, c.data.key},
+				    .done = stale_done,
+				    .arg = p,
+				};
+				WF_CHECK_EQ(wf_ep_post(ep, &p->stale_x), 0);
+			}
 		}
 		/* else held forever: the host must give up on its own */
 		break;
@@ -175,6 +207,32 @@ static void wait_io(struct wf_qp *qp, struct io *io)
 }
 
 /*
+ * A target that writes a READ's buffer again after completing it: the key
+ * was a window for that command only, so the write is refused and the
+ * buffer keeps what the READ returned.
+ */
+static void stale_key(struct peer *p, struct wf_host *h, char *buf)
+{
+	struct wf_qp *qp;
+	struct wf_vol *v;
+
+	open_qp(h, &qp, &v);
+	p->serve_reads = 1;
+	p->stale = 1;
+	p->stale_status = 0;
+	memset(buf, 0, 4096);
+	WF_CHECK_EQ(wf_qp_io(qp, v, WF_IO_READ, 0, 1, buf, 5), 0);
+	while (!p->stale_status)
+		WF_CHECK(wf_qp_poll(qp, 10) >= 0);
+	WF_CHECK(p->stale_status < 0);
+	for (int i = 0; i < 4096; i++)
+		WF_CHECK_EQ((uint8_t)buf[i], 0xa5);
+	wf_vol_close(v);
+	wf_qp_close(qp);
+	p->serve_reads = 0;
+}
+
+/*
  * The peer drops the connection on a READ it never answers: the host
  * reconnects by itself, sends the READ again, and the caller sees only its
  * data. Then the peer refuses everyone: the host gives up after its timeout.
@@ -246,6 +304,8 @@ int main(void)
 	WF_CHECK_EQ(wf_listen(p->pg, "127.0.0.1", 0, &peer_listen, p, &p->l), 0);
 	WF_CHECK_EQ(wf_mr_reg(p->t, p->info, sizeof(p->info), WF_ACCESS_LOCAL, &p->mr), 0);
 	WF_CHECK_EQ(wf_mr_reg(p->t, p->data, sizeof(p->data), WF_ACCESS_LOCAL, &p->mr_data), 0);
+	WF_CHECK_EQ(wf_mr_reg(p->t, p->late, sizeof(p->late), WF_ACCESS_LOCAL, &p->mr_late), 0);
+	memset(p->late, 0x5a, sizeof(p->late));
 	memset(p->data, 0xa5, sizeof(p->data));
 	wf_volume_info_encode(&vi, p->info);
 	wf_host_opts_default(&ho);
@@ -292,12 +352,14 @@ int main(void)
 	wf_vol_close(v);
 	wf_qp_close(qp); /* fails the four held reads */
 
+	stale_key(p, h, buf);
 	reconnects(p, &ho, buf);
 	wf_host_close(h);
 	p->stop = 1;
 	WF_CHECK_EQ(pthread_join(thr, NULL), 0);
 	wf_mr_dereg(p->mr);
 	wf_mr_dereg(p->mr_data);
+	wf_mr_dereg(p->mr_late);
 	wf_poll_group_destroy(p->pg);
 	wf_transport_destroy(p->t);
 	free(buf);

@@ -876,6 +876,29 @@ struct grant_env {
 	struct wf_grant *g;
 };
 
+/* Grant [@off, +@len) on @sc's connection and tell @c with a capsule, as a command would. */
+static void regrant(struct env *e, struct grant_env *ge, struct srv_conn *sc, struct cli_ep *c,
+		    uint32_t off, uint32_t len, unsigned access, struct wf_rdesc *r)
+{
+	static char cap[64]; /* unregistered: the transport stages it */
+	struct wf_xfer gx = {.op = WF_XFER_GRANT,
+			     .buf = ge->mem + GUARD + off,
+			     .len = len,
+			     .mr = ge->mr,
+			     .grant = ge->g,
+			     .access = access};
+	struct op_wait w = {0};
+	struct wf_xfer sx = {.op = WF_XFER_SEND, .buf = cap, .len = 64, .done = op_done, .arg = &w};
+	long echoes = c->echoes;
+
+	capsule(cap, 64, 0, 5);
+	WF_CHECK_EQ(wf_ep_post(sc->ep, &gx), 0);
+	WF_CHECK_EQ(wf_ep_post(sc->ep, &sx), 0);
+	WAIT_FOR(e, w.done && c->echoes > echoes);
+	WF_CHECK_EQ(w.status, 0);
+	*r = (struct wf_rdesc){(uintptr_t)gx.buf, len, wf_grant_key(ge->g)};
+}
+
 /*
  * Connect, and have the target grant [@off, +@len) with @access to this
  * connection's peer; a capsule after the grant tells the initiator, as a
@@ -886,25 +909,8 @@ static struct cli_ep *granted(struct env *e, struct grant_env *ge, uint32_t off,
 {
 	char host[WF_HOST_ID_MAX];
 	struct cli_ep *c = cli_connect(e, host_name(e, "grantee", host, sizeof(host)));
-	struct srv_conn *sc = srv_find(e, host);
-	static char cap[64]; /* unregistered: the transport stages it */
-	struct wf_xfer gx = {.op = WF_XFER_GRANT,
-			     .buf = ge->mem + GUARD + off,
-			     .len = len,
-			     .mr = ge->mr,
-			     .grant = ge->g,
-			     .access = access};
-	struct op_wait w = {0};
-	struct wf_xfer sx = {.op = WF_XFER_SEND, .len = 64, .done = op_done, .arg = &w};
-	long echoes = c->echoes;
 
-	capsule(cap, 64, 0, 5);
-	sx.buf = cap;
-	WF_CHECK_EQ(wf_ep_post(sc->ep, &gx), 0);
-	WF_CHECK_EQ(wf_ep_post(sc->ep, &sx), 0);
-	WAIT_FOR(e, w.done && c->echoes > echoes);
-	WF_CHECK_EQ(w.status, 0);
-	*r = (struct wf_rdesc){(uintptr_t)gx.buf, len, wf_grant_key(ge->g)};
+	regrant(e, ge, srv_find(e, host), c, off, len, access, r);
 	return c;
 }
 
@@ -969,7 +975,15 @@ static void case_grant(struct env *e)
 	for (sc = e->conns; sc && sc->last_inv != r.key; sc = sc->next)
 		;
 	WF_CHECK(sc != NULL); /* the target saw which grant ended */
-	grant_denied(e, &ge, c, WF_XFER_READ, r, 4096);
+	/* Granted again on the same connection, as the next command would be: a new key works. */
+	bad = r;
+	regrant(e, &ge, sc, c, 0, 4096, WF_ACCESS_REMOTE_WRITE, &r);
+	WF_CHECK(r.key != bad.key);
+	fill(e->cmem, 4096, 43);
+	WF_CHECK_EQ(cli_xfer(e, c, WF_XFER_WRITE, 0, r, 4096), 0);
+	WF_CHECK(matches(ge.mem + GUARD, 4096, 43));
+	/* ...and the ended one does not. */
+	grant_denied(e, &ge, c, WF_XFER_READ, bad, 4096);
 
 	/*
 	 * Outside the window but inside its registration, past its end and
