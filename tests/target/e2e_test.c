@@ -1048,7 +1048,9 @@ static void case_cycles(struct env *e)
 	printf("e2e cycles: %d connects: RSS %ld -> %ld KiB, fds %d -> %d\n", e->cycles, rss0, rss1,
 	       fds0, fds1);
 	WF_CHECK_EQ(fds1, fds0);
+#ifndef __SANITIZE_ADDRESS__
 	WF_CHECK(rss1 - rss0 < 4 * 1024);
+#endif /* ASan keeps freed memory in quarantine; its leak check at exit stands in */
 }
 
 struct test_case {
