@@ -471,11 +471,16 @@ int wf_qp_admin_result(struct wf_qp *qp, struct wf_cmd *c, const void *inline_da
 	return gave_up ? -ETIMEDOUT : w.status;
 }
 
-/* One window per slot, if the transport can; without, keys live as long as registrations. */
+/* One window per slot, if wanted and the transport can; else keys live as long as registrations. */
 static int grants_create(struct wf_qp *qp)
 {
+	int windows = qp->host->opts.windows;
 	int rc;
 
+	if (windows < 0)
+		windows = strcmp(wf_transport_name(qp->host->transport), "verbs") != 0;
+	if (!windows)
+		return 0;
 	for (uint32_t i = 0; i <= qp->depth; i++) {
 		rc = wf_grant_create(qp->host->transport, &qp->slots[i].grant);
 		if (rc == -EOPNOTSUPP && i == 0) {

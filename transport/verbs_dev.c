@@ -3,6 +3,7 @@
 #include "transport/verbs.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +85,8 @@ int wf_verbs_create(const struct wf_transport_opts *opts, struct wf_transport **
 	 * libibverbs calls IP_CSUM_OK) instead of IBV_WC_WITH_INV: seen on
 	 * Debian's 6.1. Only there is that bit read as an invalidation.
 	 */
+	/* Read by every poll group now and then; never block one of them. */
+	fcntl(t->verbs->async_fd, F_SETFL, fcntl(t->verbs->async_fd, F_GETFL) | O_NONBLOCK);
 	t->wc_inv_flags = IBV_WC_WITH_INV;
 	if (!strncmp(ibv_get_device_name(t->verbs->device), "rxe", 3))
 		t->wc_inv_flags |= 1u << 2;

@@ -276,11 +276,33 @@ static int take_handoffs(struct wf_verbs_pg *pg)
 	return n;
 }
 
+/*
+ * The device's asynchronous events (a QP gone fatal, a port down) say why a
+ * QP broke when no completion does: log them. The fd is non-blocking.
+ */
+static void async_events(struct wf_verbs_pg *pg)
+{
+	struct ibv_async_event ev;
+
+	while (ibv_get_async_event(pg->t->verbs, &ev) == 0) {
+		if ((ev.event_type >= IBV_EVENT_QP_FATAL &&
+		     ev.event_type <= IBV_EVENT_PATH_MIG_ERR) ||
+		    ev.event_type == IBV_EVENT_QP_LAST_WQE_REACHED)
+			wf_log_warn(wf_verbs_log(pg), "verbs: QP %u: %s", ev.element.qp->qp_num,
+				    ibv_event_type_str(ev.event_type));
+		else
+			wf_log_warn(wf_verbs_log(pg), "verbs: device event: %s",
+				    ibv_event_type_str(ev.event_type));
+		ibv_ack_async_event(&ev);
+	}
+}
+
 /* Handoffs first: their CM events already arrive on our channel. */
 static int cm_round(struct wf_verbs_pg *pg)
 {
 	int n = take_handoffs(pg);
 
+	async_events(pg);
 	return n + wf_verbs_cm_process(pg);
 }
 
@@ -405,6 +427,11 @@ static void send_done(struct wf_verbs_pg *pg, struct ibv_wc *wc)
 		wf_log_warn(wf_verbs_log(pg), "verbs: completion for unknown QP %u", wc->qp_num);
 		return;
 	}
+	if (wc->status != IBV_WC_SUCCESS)
+		wf_log_debug(wf_verbs_log(pg),
+			     "verbs: QP %u: send-side %s, vendor error 0x%x, tag %u", wc->qp_num,
+			     ibv_wc_status_str(wc->status), wc->vendor_err,
+			     (unsigned)(wc->wr_id & WF_VERBS_TAG_MASK));
 	wf_verbs_ep_send_done(ep, wc->wr_id, wc->status);
 }
 

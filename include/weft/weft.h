@@ -38,6 +38,13 @@ struct wf_host_opts {
 	int reconnect_timeout_ms;
 	int keep_alive_ms;	   /* idle this long: send a KEEP_ALIVE; 0: never */
 	int keep_alive_timeout_ms; /* commands out and nothing heard this long: lost; 0: never */
+	/*
+	 * Per-command memory windows (docs/SECURITY.md): a buffer's key works on
+	 * its connection, for its command only. 1: on; 0: off (keys live as
+	 * long as their registration); -1 (default): on over TCP, off over verbs
+	 * until rxe's behaviour at 64 hosts x QD128 is understood.
+	 */
+	int windows;
 };
 
 /* A cached IDENTIFY. */

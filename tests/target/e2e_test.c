@@ -80,6 +80,7 @@ struct env {
 	uint16_t port;
 	char file[64];
 	int reconnect_ms; /* hosts' reconnect_timeout_ms: 0 but in the fault cases */
+	int windows;	  /* hosts' per-command windows: -1 the default, 1 with -w */
 	int ka_ms;	  /* hosts' keep_alive_ms; -1: the default */
 	int cycles;	  /* connect/disconnect cycles of case cycles */
 	int rounds;	  /* rounds of case many, at least 2 */
@@ -159,6 +160,7 @@ static int host_try(struct env *e, const char *id, uint16_t qd, struct host *out
 	o.queue_depth = qd;
 	/* Most cases watch one connection's life: a stopped target must fail them, not wait. */
 	o.reconnect_timeout_ms = e->reconnect_ms;
+	o.windows = e->windows;
 	if (e->ka_ms >= 0)
 		o.keep_alive_ms = e->ka_ms;
 	rc = wf_host_open(&o, &out->h);
@@ -1080,12 +1082,13 @@ int main(int argc, char **argv)
 			.addr = "127.0.0.1",
 			.threads = 1,
 			.ka_ms = -1,
+			.windows = -1,
 			.cycles = 1000,
 			.rounds = 12};
 	const char *which = "all";
 	int c;
 
-	while ((c = getopt(argc, argv, "t:c:n:k:r:")) != -1) {
+	while ((c = getopt(argc, argv, "t:c:n:k:r:w")) != -1) {
 		if (c == 't')
 			e.transport = optarg;
 		else if (c == 'c')
@@ -1096,6 +1099,8 @@ int main(int argc, char **argv)
 			e.cycles = atoi(optarg);
 		else if (c == 'r' && atoi(optarg) >= 2)
 			e.rounds = atoi(optarg);
+		else if (c == 'w')
+			e.windows = 1;
 		else
 			return 2;
 	}

@@ -28,6 +28,9 @@ fail() {
 	exit 1
 }
 
+# The verifying host authenticates: each restart ends its session, so every
+# reconnect proves the secret again instead of resuming.
+secret=killtest-secret-0123456789
 node=${WEFT_NODE:-local}
 if [ "$node" = local ]; then
 	transport=tcp addr=127.0.0.1 port=0 host_addr=127.0.0.1
@@ -42,6 +45,7 @@ listen $transport $addr $port
 device f0 file $dir/f0.img 32M
 volume v1 linear f0
 allow kill-host v1 rw
+secret kill-host $secret
 allow probe v1 ro
 allow bye v1 ro
 ${2:-}
@@ -70,7 +74,7 @@ wait_host() {
 }
 
 run_verify() {
-	"$weft" --transport "$transport" --addr "$host_addr" --port "$port" --host kill-host \
+	WEFT_SECRET=$secret "$weft" --transport "$transport" --addr "$host_addr" --port "$port" --host kill-host \
 		--reconnect 20000 --keep-alive 1000 --keep-alive-timeout 5000 \
 		verify v1 --blocks 4096 --qd 16 --time 400 --stop-file "$dir/stop" >"$dir/verify" 2>&1
 }

@@ -38,7 +38,9 @@ static const char config[] = "device r0 ram 16M\n"
 			     "allow host-p priv rw\n"
 			     "secret host-s " SECRET_S "\n"
 			     "secret host-g " SECRET_G "\n"
-			     "max_connections 16\n";
+			     "max_connections 16\n"
+			     /* raw connections sit idle for the whole hostile run */
+			     "keep_alive_timeout 600\n";
 
 /* ---- authentication through libweft ---- */
 
