@@ -66,7 +66,9 @@ CONF
 # Wait until the host has come back to instance $1, i.e. reconnected.
 wait_host() {
 	for _ in $(seq 600); do
-		grep -q 'host kill-host connected' "$dir/log.$1" && return 0
+		# Authenticated, not just connected: a kill inside the very first
+		# exchange would fail the host's open, which does not reconnect.
+		grep -q 'host kill-host authenticated' "$dir/log.$1" && return 0
 		[ -n "$vpid" ] && ! kill -0 "$vpid" 2>/dev/null && fail "verify ended early"
 		sleep 0.05
 	done
