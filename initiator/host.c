@@ -41,6 +41,7 @@ static int open_kind(struct wf_host *h, const char *kind)
 	wf_transport_opts_default(&topts);
 	topts.max_queue_depth = h->opts.queue_depth;
 	topts.srq_depth = 2u * h->opts.queue_depth;
+	topts.spin_us = h->opts.spin_us;
 	topts.log = &h->log;
 	return wf_transport_create(ops, &topts, &h->transport);
 }

@@ -9,7 +9,7 @@
  *   weft [options] perf VOLUME [--qd N] [--size BYTES] [--pattern P] [--time S] [--ramp S]
  *                              [--json]
  * Options: --addr A --port P --transport auto|rdma|tcp --host ID --secret-file F
- *          --reconnect MS --keep-alive MS --keep-alive-timeout MS.
+ *          --reconnect MS --keep-alive MS --keep-alive-timeout MS --spin-us US.
  * The secret is the first line of F, or $WEFT_SECRET; never an argument,
  * since arguments are visible to every user through ps.
  */
@@ -523,7 +523,8 @@ static void usage(FILE *f)
 		"  perf:       [--qd N] [--size BYTES] [--pattern read|write|randread|randwrite|"
 		"randrw|rw]\n"
 		"              [--time S] [--ramp S] [--json]\n"
-		"  connection: [--reconnect MS] [--keep-alive MS] [--keep-alive-timeout MS]\n");
+		"  connection: [--reconnect MS] [--keep-alive MS] [--keep-alive-timeout MS]\n"
+		"              [--spin-us US]   (verbs: spin before sleeping in a poll)\n");
 }
 
 static int parse_num(const char *s, uint64_t *out)
@@ -564,6 +565,7 @@ static int parse_args(struct cli *c, int argc, char **argv)
 	    {"reconnect", required_argument, NULL, 'R'},
 	    {"keep-alive", required_argument, NULL, 'K'},
 	    {"keep-alive-timeout", required_argument, NULL, 'L'},
+	    {"spin-us", required_argument, NULL, 'u'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
@@ -631,6 +633,9 @@ static int parse_args(struct cli *c, int argc, char **argv)
 			break;
 		case 'L':
 			c->o.keep_alive_timeout_ms = (int)v;
+			break;
+		case 'u':
+			c->o.spin_us = (unsigned)v;
 			break;
 		case 'r':
 			c->ramp = (int)v;

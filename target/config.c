@@ -361,6 +361,11 @@ static int do_threads(struct parse *p)
 	return parse_u32(p, "threads", p->tok[1], 1, WF_CFG_THREADS, &p->cfg->threads);
 }
 
+static int do_spin_us(struct parse *p)
+{
+	return parse_u32(p, "spin_us", p->tok[1], 0, 1000000, &p->cfg->spin_us);
+}
+
 static int do_keep_alive_timeout(struct parse *p)
 {
 	return parse_u32(p, "keep_alive_timeout", p->tok[1], 0, 3600, &p->cfg->keep_alive_timeout);
@@ -381,6 +386,7 @@ static const struct directive directives[] = {
     {"small_buffers", 1, 1, do_small_buffers},
     {"threads", 1, 1, do_threads},
     {"keep_alive_timeout", 1, 1, do_keep_alive_timeout},
+    {"spin_us", 1, 1, do_spin_us},
 };
 
 static int split(struct parse *p, char *s)

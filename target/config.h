@@ -95,6 +95,7 @@ struct wf_config {
 	uint32_t threads;	  /* poll-group threads, each with its own device stack */
 	/* Seconds a host may send nothing before it is dropped; 0: forever. */
 	uint32_t keep_alive_timeout;
+	uint32_t spin_us; /* poll this long after the last work before sleeping; 0: sleep at once */
 };
 
 /* Defaults for every setting; lists empty. */

@@ -315,6 +315,14 @@ uint16_t wf_target_port(const struct wf_target *t, uint32_t i)
 	return i < t->cfg->nlisten && t->listeners[i] ? wf_listener_port(t->listeners[i]) : 0;
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 static uint64_t now_ms(void)
 {
 	struct timespec ts;
@@ -401,7 +409,13 @@ static int idle_wait(struct wf_tgt_shard *t, int efd, struct epoll_event *ev, in
 		/* Then only look at the stop fd. */
 		return wait_events(efd, ev, nev, 0);
 	}
-	return wait_events(efd, ev, nev, 1);
+	/* Several groups: sleep on all their fds at once, each armed first. */
+	for (uint32_t i = 0; i < t->npgs; i++) {
+		rc = wf_poll_group_arm(t->pgs[i].pg);
+		if (rc)
+			return rc < 0 ? rc : 0;
+	}
+	return wait_events(efd, ev, nev, IDLE_SLEEP_MS);
 }
 
 /* Thread 0 owns the listeners: close them, then no handoff to any shard can follow. */
@@ -469,6 +483,7 @@ static int flush_all(struct wf_tgt_shard *t)
 static int shard_run(struct wf_tgt_shard *t, int stop_fd)
 {
 	struct epoll_event ev[WF_CFG_LISTENS + 1];
+	uint64_t spin_ns = (uint64_t)t->cfg->spin_us * 1000, last_work_ns = 0;
 	int efd, n, rc;
 	bool busy;
 
@@ -485,6 +500,9 @@ static int shard_run(struct wf_tgt_shard *t, int stop_fd)
 			t->next_reap_ms = t->now_ms + REAP_EVERY_MS;
 		}
 		if (rc || busy)
+			last_work_ns = now_ns();
+		/* Spinning a while after work saves a wake-up per I/O at low queue depth. */
+		if (rc || busy || (spin_ns && now_ns() - last_work_ns < spin_ns))
 			n = wait_events(efd, ev, WF_CFG_LISTENS + 1, 0);
 		else
 			n = idle_wait(t, efd, ev, WF_CFG_LISTENS + 1);

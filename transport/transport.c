@@ -225,6 +225,11 @@ int wf_poll_group_fd(struct wf_poll_group *pg)
 	return pg->transport->ops->pg_fd(pg);
 }
 
+int wf_poll_group_arm(struct wf_poll_group *pg)
+{
+	return pg->transport->ops->pg_arm ? pg->transport->ops->pg_arm(pg) : 0;
+}
+
 struct wf_transport *wf_poll_group_transport(struct wf_poll_group *pg)
 {
 	return pg->transport;

@@ -248,6 +248,13 @@ int wf_poll_group_poll(struct wf_poll_group *pg, int timeout_ms);
  */
 int wf_poll_group_fd(struct wf_poll_group *pg);
 
+/*
+ * Make @pg's fd become readable at its next work, for callers that sleep on
+ * several groups' fds at once; runs what is already there and returns how
+ * much (> 0: poll again instead of sleeping).
+ */
+int wf_poll_group_arm(struct wf_poll_group *pg);
+
 /* The transport @pg belongs to. */
 struct wf_transport *wf_poll_group_transport(struct wf_poll_group *pg);
 

@@ -63,6 +63,7 @@ struct wf_transport_ops {
 	void (*pg_destroy)(struct wf_poll_group *pg);
 	int (*pg_poll)(struct wf_poll_group *pg, int timeout_ms);
 	int (*pg_fd)(struct wf_poll_group *pg);
+	int (*pg_arm)(struct wf_poll_group *pg); /* NULL: the fd is always live */
 	int (*listen)(struct wf_poll_group *pg, const char *addr, uint16_t port,
 		      struct wf_listener **out);
 	void (*listener_close)(struct wf_listener *l);

@@ -258,6 +258,7 @@ int wf_verbs_pg_create(struct wf_transport *t, struct wf_poll_group **out);
 void wf_verbs_pg_destroy(struct wf_poll_group *pg);
 int wf_verbs_pg_poll(struct wf_poll_group *pg, int timeout_ms);
 int wf_verbs_pg_fd(struct wf_poll_group *pg);
+int wf_verbs_pg_arm(struct wf_poll_group *pg);
 
 /* verbs_cm.c: connection ops */
 int wf_verbs_listen(struct wf_poll_group *pg, const char *addr, uint16_t port,

@@ -186,6 +186,7 @@ const struct wf_transport_ops wf_verbs_ops = {
     .pg_destroy = wf_verbs_pg_destroy,
     .pg_poll = wf_verbs_pg_poll,
     .pg_fd = wf_verbs_pg_fd,
+    .pg_arm = wf_verbs_pg_arm,
     .listen = wf_verbs_listen,
     .listener_close = wf_verbs_listener_close,
     .connect = wf_verbs_connect,

@@ -595,6 +595,23 @@ int wf_verbs_pg_poll(struct wf_poll_group *p, int timeout_ms)
 	return ret ? ret : n;
 }
 
+int wf_verbs_pg_arm(struct wf_poll_group *p)
+{
+	struct wf_verbs_pg *pg = wf_verbs_pg(p);
+	int n, ret;
+
+	/* Events that woke the caller are taken, so the fd is quiet until new work. */
+	drain_cq_events(pg);
+	if (ibv_req_notify_cq(pg->cq, 0))
+		return -EIO;
+	/* A completion that landed before arming raised no event: look once more. */
+	n = poll_cq(pg);
+	if (n < 0)
+		return n;
+	ret = flush_dirty(pg);
+	return ret ? ret : n;
+}
+
 int wf_verbs_pg_fd(struct wf_poll_group *p)
 {
 	return wf_verbs_pg(p)->epfd;

@@ -45,6 +45,7 @@ struct wf_host_opts {
 	 * until rxe's behaviour at 64 hosts x QD128 is understood.
 	 */
 	int windows;
+	unsigned spin_us; /* verbs: a poll that would sleep spins this long first; 0: sleep */
 };
 
 /* A cached IDENTIFY. */

@@ -43,6 +43,25 @@ static void keep_alive(void)
 	WF_CHECK_EQ(cfg.keep_alive_timeout, 0);
 }
 
+/* spin_us and secrets: accepted as written. */
+static void spin_and_secrets(void)
+{
+	static const char text[] = BASE_KA "allow h v rw\n"
+					   "secret h 0123456789abcdef\n"
+					   "auth required\n"
+					   "spin_us 50\n";
+	struct wf_config cfg;
+	char err[WF_CFG_ERR_MAX] = "";
+
+	wf_config_init(&cfg);
+	WF_CHECK_EQ(wf_config_parse(&cfg, text, strlen(text), err, sizeof(err)), 0);
+	WF_CHECK_EQ(cfg.spin_us, 50);
+	WF_CHECK(cfg.auth_required);
+	WF_CHECK(wf_config_secret(&cfg, "h") != NULL);
+	WF_CHECK_EQ(wf_config_secret(&cfg, "h")->len, 16);
+	WF_CHECK(wf_config_secret(&cfg, "other") == NULL);
+}
+
 static void refused(const char *text, const char *want)
 {
 	struct wf_config cfg;
@@ -97,6 +116,18 @@ int main(void)
 	refused(BASE "keep_alive_timeout 3601\n",
 		"line 3: keep_alive_timeout '3601' is not a number");
 	keep_alive();
+	spin_and_secrets();
+	refused(BASE_KA "allow h v rw\nsecret h short\n",
+		"line 5: secret for 'h' is 5 bytes, not 16 to 128");
+	refused(BASE_KA "allow h v rw\nsecret nobody 0123456789abcdef\n",
+		"secret for host 'nobody', which no allow line names");
+	refused(BASE_KA "allow h v rw\nallow g v ro\nsecret h 0123456789abcdef\nauth required\n",
+		"auth required, but host 'g' has no secret");
+	refused(BASE_KA "allow h v rw\nsecret h 0123456789abcdef\nsecret h 0123456789abcdef\n",
+		"line 6: a second secret for host 'h'");
+	refused(BASE_KA "auth sometimes\n",
+		"line 4: auth 'sometimes' is neither required nor optional");
+	refused(BASE_KA "spin_us 2000000\n", "line 4: spin_us '2000000'");
 	refused(BASE "volume v1 linear d9\n", "line 3: unknown device 'd9'");
 	refused(BASE "volume v1 linear d0\nallow h v2 rw\n", "line 4: unknown volume 'v2'");
 	refused(BASE "volume v1 linear d0\nallow h v1 rx\n", "line 4: access 'rx'");
