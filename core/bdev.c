@@ -41,22 +41,23 @@ static int check_range(const struct wf_bdev *bdev, const struct wf_bdev_io *io)
 	if (io->op == WF_BDEV_FLUSH)
 		return 0;
 	/* Block sizes are powers of two; a mask is far cheaper than two divisions per I/O. */
-	if ((io->offset | io->len) & (bs - 1)) {
+	if ((io->dev_offset | io->len) & (bs - 1)) {
 		wf_log_debug(bdev->log, "%s: %s at %llu+%llu not aligned to %llu", bdev->name,
-			     wf_bdev_op_name(io->op), (unsigned long long)io->offset,
+			     wf_bdev_op_name(io->op), (unsigned long long)io->dev_offset,
 			     (unsigned long long)io->len, (unsigned long long)bs);
 		return -EINVAL;
 	}
-	if (io->offset > bdev->geo.size || io->len > bdev->geo.size - io->offset) {
+	if (io->dev_offset > bdev->geo.size || io->len > bdev->geo.size - io->dev_offset) {
 		wf_log_debug(bdev->log, "%s: %s at %llu+%llu beyond size %llu", bdev->name,
-			     wf_bdev_op_name(io->op), (unsigned long long)io->offset,
+			     wf_bdev_op_name(io->op), (unsigned long long)io->dev_offset,
 			     (unsigned long long)io->len, (unsigned long long)bdev->geo.size);
 		return -ERANGE;
 	}
 	return 0;
 }
 
-int wf_bdev_submit(struct wf_bdev *bdev, struct wf_bdev_io *io)
+/* Submission below the caller's own: forwarding must not clear what it saved. */
+static int bdev_submit(struct wf_bdev *bdev, struct wf_bdev_io *io)
 {
 	wf_bdev_submit_fn fn;
 	int rc;
@@ -78,9 +79,58 @@ int wf_bdev_submit(struct wf_bdev *bdev, struct wf_bdev_io *io)
 		return 0;
 	}
 	rc = fn(bdev, io);
-	if (rc == 0)
+	if (rc == 0) {
 		bdev->inflight++;
+	} else if (rc == WF_BDEV_FORWARDED) {
+		/*
+		 * The device below counts it too. The one it was submitted to
+		 * counts it, so its owner sees it in flight (weftd polls while
+		 * inflight is set); the layers between do not, since no
+		 * completion passes back through them.
+		 */
+		if (io->fwd_bdev == bdev)
+			bdev->inflight++;
+		rc = 0;
+	}
 	return rc;
+}
+
+int wf_bdev_submit(struct wf_bdev *bdev, struct wf_bdev_io *io)
+{
+	io->dev_offset = io->offset;
+	io->fwd_bdev = NULL;
+	return bdev_submit(bdev, io);
+}
+
+int wf_bdev_forward(struct wf_bdev *below, struct wf_bdev_io *io, uint64_t offset)
+{
+	struct wf_bdev *from = io->bdev;
+	uint64_t above = io->dev_offset;
+	bool outermost = !io->fwd_bdev;
+	int rc;
+
+	if (outermost)
+		io->fwd_bdev = from;
+	io->dev_offset = offset;
+	rc = bdev_submit(below, io);
+	if (rc) {
+		io->dev_offset = above;
+		io->bdev = from;
+		if (outermost)
+			io->fwd_bdev = NULL;
+		return rc;
+	}
+	return WF_BDEV_FORWARDED;
+}
+
+/* Undo forwarding: the callback sees the device it submitted to, which counted it. */
+static inline void unforward(struct wf_bdev_io *io)
+{
+	if (io->fwd_bdev) {
+		io->bdev = io->fwd_bdev;
+		io->bdev->inflight--;
+		io->fwd_bdev = NULL;
+	}
 }
 
 void wf_bdev_complete(struct wf_bdev_io *io, int status)
@@ -92,6 +142,7 @@ void wf_bdev_complete(struct wf_bdev_io *io, int status)
 void wf_bdev_complete_now(struct wf_bdev_io *io, int status)
 {
 	io->bdev->inflight--;
+	unforward(io);
 	io->cb(io, status);
 }
 
@@ -108,6 +159,7 @@ unsigned wf_bdev_poll(struct wf_bdev *bdev)
 		struct wf_bdev_io *next = io->next;
 
 		bdev->inflight--;
+		unforward(io);
 		io->cb(io, io->status);
 		io = next;
 		n++;

@@ -35,8 +35,8 @@ typedef void (*wf_bdev_cb)(struct wf_bdev_io *io, int status);
 
 /*
  * One request. The submitter owns it (usually from a wf_pool) and fills the
- * public fields; the device it is submitted to may use the scratch fields
- * until it completes the request.
+ * public fields, which no device changes; the device it is submitted to may
+ * use the fields below them until it completes the request.
  */
 struct wf_bdev_io {
 	enum wf_bdev_op op;
@@ -52,6 +52,12 @@ struct wf_bdev_io {
 	int status;		 /* first error of split requests */
 	uint32_t pending;	 /* sub-requests still out */
 	uint64_t scratch[2];	 /* device-private per-request state */
+	/*
+	 * Devices read this, never offset: the offset on the device that holds the
+	 * request now, which forwarding moves while the submitter's view stays.
+	 */
+	uint64_t dev_offset;
+	struct wf_bdev *fwd_bdev; /* where it was submitted, while forwarded below */
 };
 
 /* A FIFO of requests linked through ->next; a request sits on one queue at a time. */
@@ -135,6 +141,18 @@ static inline void wf_bdev_io_prep(struct wf_bdev_io *io, enum wf_bdev_op op, ui
 	io->cb = cb;
 	io->cb_arg = cb_arg;
 }
+
+/* What a submit fn returns when it passed @io on whole with wf_bdev_forward(). */
+#define WF_BDEV_FORWARDED 1
+
+/*
+ * Devices: from a submit fn, pass @io on whole to @below at @offset instead
+ * of sending a sub-request, and return what this returns. @io then belongs to
+ * @below: its callback runs from @below's poll (which the forwarding device's
+ * poll drives), with the bdev it was submitted to put back. Costs no pool,
+ * no second callback and no bookkeeping in the layers between.
+ */
+int wf_bdev_forward(struct wf_bdev *below, struct wf_bdev_io *io, uint64_t offset);
 
 /* Devices: queue @io's callback for the next poll of its device. */
 void wf_bdev_complete(struct wf_bdev_io *io, int status);

@@ -56,7 +56,7 @@ static int fault_submit(struct wf_bdev *bdev, struct wf_bdev_io *io)
 	sub = wf_pool_get(&dev->subreqs);
 	if (!sub)
 		return -EAGAIN;
-	wf_bdev_io_prep(sub, io->op, io->offset, io->len, io->buf, fault_done, io);
+	wf_bdev_io_prep(sub, io->op, io->dev_offset, io->len, io->buf, fault_done, io);
 	rc = wf_bdev_submit(dev->inner, sub);
 	if (rc)
 		wf_pool_put(&dev->subreqs, sub);

@@ -63,9 +63,9 @@ static int file_rw(struct wf_bdev *bdev, struct wf_bdev_io *io, bool write)
 	if (!sqe)
 		return -EAGAIN;
 	if (write)
-		io_uring_prep_write(sqe, dev->fd, io->buf, (unsigned)io->len, io->offset);
+		io_uring_prep_write(sqe, dev->fd, io->buf, (unsigned)io->len, io->dev_offset);
 	else
-		io_uring_prep_read(sqe, dev->fd, io->buf, (unsigned)io->len, io->offset);
+		io_uring_prep_read(sqe, dev->fd, io->buf, (unsigned)io->len, io->dev_offset);
 	return 0;
 }
 
@@ -97,7 +97,7 @@ static int file_fallocate(struct wf_bdev *bdev, struct wf_bdev_io *io, int mode)
 
 	if (!sqe)
 		return -EAGAIN;
-	io_uring_prep_fallocate(sqe, dev->fd, mode | FALLOC_FL_KEEP_SIZE, io->offset, io->len);
+	io_uring_prep_fallocate(sqe, dev->fd, mode | FALLOC_FL_KEEP_SIZE, io->dev_offset, io->len);
 	return 0;
 }
 

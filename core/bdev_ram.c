@@ -26,21 +26,21 @@ static struct ram_dev *ram_of(struct wf_bdev *bdev)
 
 static int ram_read(struct wf_bdev *bdev, struct wf_bdev_io *io)
 {
-	memcpy(io->buf, ram_of(bdev)->mem + io->offset, io->len);
+	memcpy(io->buf, ram_of(bdev)->mem + io->dev_offset, io->len);
 	wf_bdev_complete(io, 0);
 	return 0;
 }
 
 static int ram_write(struct wf_bdev *bdev, struct wf_bdev_io *io)
 {
-	memcpy(ram_of(bdev)->mem + io->offset, io->buf, io->len);
+	memcpy(ram_of(bdev)->mem + io->dev_offset, io->buf, io->len);
 	wf_bdev_complete(io, 0);
 	return 0;
 }
 
 static int ram_zero(struct wf_bdev *bdev, struct wf_bdev_io *io)
 {
-	memset(ram_of(bdev)->mem + io->offset, 0, io->len);
+	memset(ram_of(bdev)->mem + io->dev_offset, 0, io->len);
 	wf_bdev_complete(io, 0);
 	return 0;
 }

@@ -84,7 +84,7 @@ static int pick_read_leg(struct mirror *m, uint64_t tried)
 
 static bool overlaps(const struct wf_bdev_io *io, uint64_t off, uint64_t len)
 {
-	return io->offset < off + len && off < io->offset + io->len;
+	return io->dev_offset < off + len && off < io->dev_offset + io->len;
 }
 
 static bool fenced(const struct mirror *m, const struct wf_bdev_io *io)
@@ -117,8 +117,8 @@ static int read_send(struct mirror *m, struct wf_bdev_io *io)
 
 		if (leg < 0)
 			return -EIO;
-		rc = wf_volume_subreq(&m->vol, io, m->vol.srcs[leg], io->offset, io->len, io->buf,
-				      read_done);
+		rc = wf_volume_subreq(&m->vol, io, m->vol.srcs[leg], io->dev_offset, io->len,
+				      io->buf, read_done);
 		if (rc == -EAGAIN)
 			return rc;
 		LEGS_LEFT(io) |= 1ull << leg;
@@ -175,7 +175,7 @@ static void write_finish(struct mirror *m, struct wf_bdev_io *io)
 			return;
 		}
 	wf_log_err(m->vol.bdev.log, "%s: %s at %llu+%llu reached no healthy leg", m->vol.name,
-		   wf_bdev_op_name(io->op), (unsigned long long)io->offset,
+		   wf_bdev_op_name(io->op), (unsigned long long)io->dev_offset,
 		   (unsigned long long)io->len);
 	wf_bdev_complete(io, io->status ? io->status : -EIO);
 }
@@ -214,7 +214,7 @@ static int write_send(struct mirror *m, struct wf_bdev_io *io)
 {
 	while (LEGS_LEFT(io)) {
 		uint32_t leg = (uint32_t)__builtin_ctzll(LEGS_LEFT(io));
-		int rc = wf_volume_subreq(&m->vol, io, m->vol.srcs[leg], io->offset, io->len,
+		int rc = wf_volume_subreq(&m->vol, io, m->vol.srcs[leg], io->dev_offset, io->len,
 					  io->buf, write_done);
 
 		if (rc == -EAGAIN)
