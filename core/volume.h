@@ -66,11 +66,15 @@ int wf_volume_mirror_create(struct wf_bdev **out, const struct wf_volume_conf *c
 			    struct wf_bdev *const *legs, uint32_t n);
 
 /*
- * Put degraded leg @leg back: it is copied from a healthy leg in the
- * background, one chunk per poll, while I/O goes on, then becomes healthy.
- * -EBUSY while another leg resyncs, -EINVAL for a bad leg or a non-mirror.
+ * Put degraded leg @leg back with the data it had: the chunks it missed
+ * while away are copied from a healthy leg in the background, one per poll,
+ * while I/O goes on, then it becomes healthy. -EBUSY while another leg
+ * resyncs, -EINVAL for a bad leg or a non-mirror.
  */
 int wf_volume_mirror_leg_return(struct wf_bdev *mirror, uint32_t leg);
+
+/* As wf_volume_mirror_leg_return(), for a leg whose contents are new or unknown: copy it all. */
+int wf_volume_mirror_leg_replace(struct wf_bdev *mirror, uint32_t leg);
 
 /* Where leg @leg (< its leg count) of @mirror (a mirror volume) stands; tests and tools watch it.
  */

@@ -7,6 +7,11 @@
  * copy starts only once the overlapping writes already in flight are done.
  * Otherwise the copy could read old data from the healthy leg and write it
  * over a newer user write on the returning leg.
+ *
+ * Only what a leg missed is copied: each leg has a bitmap of resync-sized
+ * chunks that a write, write-zeroes or discard did not reach on it (sent
+ * while it was degraded, or failed or refused there). The bitmap lives in
+ * memory, so a leg whose history is unknown is replaced (copied in full).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -37,6 +42,8 @@ struct resync {
 struct mirror {
 	struct wf_volume vol; /* srcs are the legs, in order */
 	enum wf_mirror_leg_state state[MIRROR_MAX_LEGS];
+	uint64_t *missed[MIRROR_MAX_LEGS]; /* per leg, a bit per chunk it lacks */
+	uint64_t nchunks;
 	uint32_t next_read;
 	struct wf_bdev_io *writes;	 /* in flight, through ->next */
 	struct wf_bdev_io_queue held;	 /* overlapping the fence */
@@ -66,6 +73,34 @@ static void leg_fail(struct mirror *m, uint32_t leg, int status)
 	m->state[leg] = WF_MIRROR_DEGRADED;
 	wf_log_warn(m->vol.bdev.log, "%s: leg %u (%s) failed: %s; volume degraded", m->vol.name,
 		    leg, m->vol.srcs[leg]->name, strerror(-status));
+}
+
+/* Leg @leg lacks [off, off + len): its chunks are copied when it returns. */
+static void mark_missed(struct mirror *m, uint32_t leg, uint64_t off, uint64_t len)
+{
+	uint64_t *map = m->missed[leg];
+
+	if (!len)
+		return;
+	for (uint64_t c = off / MIRROR_RESYNC_SIZE; c <= (off + len - 1) / MIRROR_RESYNC_SIZE; c++)
+		map[c / 64] |= 1ull << (c % 64);
+}
+
+/* First chunk at or after @from that leg @leg lacks; m->nchunks if none. */
+static uint64_t next_missed(const struct mirror *m, uint32_t leg, uint64_t from)
+{
+	const uint64_t *map = m->missed[leg];
+
+	for (uint64_t c = from; c < m->nchunks; c++) {
+		uint64_t word = map[c / 64] >> (c % 64);
+
+		if (word)
+			return c + (uint64_t)__builtin_ctzll(word) < m->nchunks
+				   ? c + (uint64_t)__builtin_ctzll(word)
+				   : m->nchunks;
+		c |= 63; /* the rest of this word is clear */
+	}
+	return m->nchunks;
 }
 
 /* Next healthy leg after the last one read, skipping legs in @tried; -1 if none. */
@@ -184,6 +219,7 @@ static void write_part_done(struct mirror *m, struct wf_bdev_io *io, uint32_t le
 {
 	if (status) {
 		leg_fail(m, leg, status);
+		mark_missed(m, leg, io->dev_offset, io->len);
 		if (!io->status)
 			io->status = status;
 	} else {
@@ -222,6 +258,7 @@ static int write_send(struct mirror *m, struct wf_bdev_io *io)
 		LEGS_LEFT(io) &= ~(1ull << leg);
 		if (rc) {
 			leg_fail(m, leg, rc);
+			mark_missed(m, leg, io->dev_offset, io->len);
 			io->status = io->status ? io->status : rc;
 			io->pending--;
 		}
@@ -258,6 +295,8 @@ static void write_start(struct mirror *m, struct wf_bdev_io *io)
 		if (m->state[i] != WF_MIRROR_DEGRADED) {
 			legs |= 1ull << i;
 			n++;
+		} else {
+			mark_missed(m, i, io->dev_offset, io->len);
 		}
 	io->pending = n;
 	io->status = 0;
@@ -323,8 +362,13 @@ static void release_held(struct mirror *m)
 
 static void resync_chunk_end(struct mirror *m, bool advance)
 {
-	if (advance)
+	if (advance) {
+		uint64_t c = m->rs.off / MIRROR_RESYNC_SIZE;
+
+		/* The fence kept writes off the chunk, so nothing re-marked it meanwhile. */
+		m->missed[m->rs.leg][c / 64] &= ~(1ull << (c % 64));
 		m->rs.off += m->rs.len;
+	}
 	m->rs.phase = RESYNC_IDLE;
 	release_held(m);
 }
@@ -395,10 +439,13 @@ static void resync_write(struct mirror *m)
 static void resync_next(struct mirror *m)
 {
 	uint64_t size = m->vol.geo.size;
+	uint64_t c;
 
 	if (m->state[m->rs.leg] != WF_MIRROR_RESYNCING)
 		return;
-	if (m->rs.off >= size) {
+	c = next_missed(m, m->rs.leg, m->rs.off / MIRROR_RESYNC_SIZE);
+	m->rs.off = c * MIRROR_RESYNC_SIZE;
+	if (c >= m->nchunks) {
 		m->state[m->rs.leg] = WF_MIRROR_HEALTHY;
 		wf_log_info(m->vol.bdev.log, "%s: leg %u (%s) resynchronised", m->vol.name,
 			    m->rs.leg, m->vol.srcs[m->rs.leg]->name);
@@ -435,11 +482,18 @@ static void mirror_poll(struct wf_bdev *bdev)
 	resync_step(m);
 }
 
+static void mirror_free(struct mirror *m)
+{
+	for (uint32_t i = 0; i < MIRROR_MAX_LEGS; i++)
+		free(m->missed[i]);
+	free(m->rs.buf);
+}
+
 static void mirror_close(struct wf_bdev *bdev)
 {
 	struct mirror *m = bdev->ctx;
 
-	free(m->rs.buf);
+	mirror_free(m);
 	wf_volume_teardown(&m->vol);
 	free(m);
 }
@@ -468,6 +522,12 @@ static int mirror_geometry_setup(struct mirror *m, uint32_t n)
 		if (m->vol.srcs[i]->geo.size < size)
 			size = m->vol.srcs[i]->geo.size;
 	m->vol.geo.size = size / bs * bs;
+	m->nchunks = (m->vol.geo.size + MIRROR_RESYNC_SIZE - 1) / MIRROR_RESYNC_SIZE;
+	for (uint32_t i = 0; i < n; i++) {
+		m->missed[i] = calloc((m->nchunks + 63) / 64 + 1, sizeof(uint64_t));
+		if (!m->missed[i])
+			return -ENOMEM;
+	}
 	return posix_memalign((void **)&m->rs.buf, 4096, MIRROR_RESYNC_SIZE) ? -ENOMEM : 0;
 }
 
@@ -493,16 +553,17 @@ int wf_volume_mirror_create(struct wf_bdev **out, const struct wf_volume_conf *c
 	return 0;
 
 err_teardown:
-	free(m->rs.buf);
+	mirror_free(m);
 	wf_volume_teardown(&m->vol);
 err_free:
 	free(m);
 	return rc;
 }
 
-int wf_volume_mirror_leg_return(struct wf_bdev *bdev, uint32_t leg)
+static int leg_resync(struct wf_bdev *bdev, uint32_t leg, bool whole)
 {
 	struct mirror *m = bdev->ctx;
+	uint64_t chunks = 0;
 
 	if (bdev->ops != &mirror_ops || leg >= m->vol.nsrcs || m->state[leg] != WF_MIRROR_DEGRADED)
 		return -EINVAL;
@@ -512,11 +573,26 @@ int wf_volume_mirror_leg_return(struct wf_bdev *bdev, uint32_t leg)
 	/* A chunk of an aborted resync is still on its way out; it ends at a coming poll. */
 	if (m->rs.phase != RESYNC_IDLE)
 		return -EBUSY;
+	if (whole)
+		mark_missed(m, leg, 0, m->vol.geo.size);
+	for (uint64_t c = next_missed(m, leg, 0); c < m->nchunks; c = next_missed(m, leg, c + 1))
+		chunks++;
 	m->state[leg] = WF_MIRROR_RESYNCING;
 	m->rs = (struct resync){.leg = leg, .buf = m->rs.buf};
-	wf_log_info(bdev->log, "%s: leg %u (%s) returns, resynchronising", m->vol.name, leg,
-		    m->vol.srcs[leg]->name);
+	wf_log_info(bdev->log, "%s: leg %u (%s) %s, resynchronising %llu KiB", m->vol.name, leg,
+		    m->vol.srcs[leg]->name, whole ? "replaced" : "returns",
+		    (unsigned long long)(chunks * MIRROR_RESYNC_SIZE / 1024));
 	return 0;
+}
+
+int wf_volume_mirror_leg_return(struct wf_bdev *bdev, uint32_t leg)
+{
+	return leg_resync(bdev, leg, false);
+}
+
+int wf_volume_mirror_leg_replace(struct wf_bdev *bdev, uint32_t leg)
+{
+	return leg_resync(bdev, leg, true);
 }
 
 enum wf_mirror_leg_state wf_volume_mirror_leg_state(struct wf_bdev *bdev, uint32_t leg)

@@ -219,6 +219,83 @@ static void check_refuse(void)
 	}
 }
 
+/* Polls of @vol until leg @leg is healthy. */
+static int polls_until_healthy(struct wf_bdev *vol, uint32_t leg)
+{
+	int polls = 0;
+
+	while (wf_volume_mirror_leg_state(vol, leg) != WF_MIRROR_HEALTHY) {
+		WF_CHECK(polls++ < 10000);
+		wf_bdev_poll(vol);
+	}
+	return polls;
+}
+
+/*
+ * A returning leg gets only the chunks it missed: one write while it was
+ * away costs one chunk's copy, not the volume's (16 chunks here, at least
+ * two polls each). What it had stays, so a leg that lost its data behind
+ * our back must be replaced instead, which copies everything.
+ */
+static void check_missed_only(void)
+{
+	struct wf_volume_conf c = conf("missed");
+	struct wf_bdev *devs[2], *f[2], *vol;
+	uint32_t bs = 512;
+	uint8_t *w = wf_test_buf(bs), *r = wf_test_buf(bs);
+	struct wf_model m;
+
+	for (int i = 0; i < 2; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "missed%d", i);
+		WF_CHECK_EQ(wf_bdev_ram_create(&devs[i], name, LEG_SIZE, bs, &log_), 0);
+		WF_CHECK_EQ(wf_bdev_fault_create(&f[i], name, devs[i], 64, &log_), 0);
+	}
+	WF_CHECK_EQ(wf_volume_mirror_create(&vol, &c, f, 2), 0);
+
+	/* Away with nothing missed (reads fail it): healthy at the first poll, nothing copied. */
+	wf_bdev_fault_set(f[1], WF_FAULT_EIO, 0);
+	for (int i = 0; i < 2; i++)
+		WF_CHECK_EQ(wf_bdev_sync_io(vol, WF_BDEV_READ, 0, bs, r), 0);
+	WF_CHECK_EQ(wf_volume_mirror_leg_state(vol, 1), WF_MIRROR_DEGRADED);
+	wf_bdev_fault_set(f[1], WF_FAULT_OFF, 0);
+	WF_CHECK_EQ(wf_volume_mirror_leg_return(vol, 1), 0);
+	WF_CHECK_EQ(polls_until_healthy(vol, 1), 1);
+
+	/* One write missed, in the volume's last chunk: that chunk alone is copied. */
+	wf_bdev_fault_set(f[1], WF_FAULT_REFUSE, 0);
+	memset(w, 0x3c, bs);
+	WF_CHECK_EQ(wf_bdev_sync_io(vol, WF_BDEV_WRITE, LEG_SIZE - bs, bs, w), 0);
+	WF_CHECK_EQ(wf_volume_mirror_leg_state(vol, 1), WF_MIRROR_DEGRADED);
+	wf_bdev_fault_set(f[1], WF_FAULT_OFF, 0);
+	WF_CHECK_EQ(wf_volume_mirror_leg_return(vol, 1), 0);
+	WF_CHECK(polls_until_healthy(vol, 1) <= 4);
+	WF_CHECK_EQ(wf_bdev_sync_io(devs[1], WF_BDEV_READ, LEG_SIZE - bs, bs, r), 0);
+	WF_CHECK(memcmp(r, w, bs) == 0);
+
+	/* Leg 1 is swapped for a blank device behind the mirror's back, then replaced. */
+	wf_bdev_fault_set(f[1], WF_FAULT_EIO, 0);
+	for (int i = 0; i < 2; i++)
+		WF_CHECK_EQ(wf_bdev_sync_io(vol, WF_BDEV_READ, 0, bs, r), 0);
+	WF_CHECK_EQ(wf_volume_mirror_leg_state(vol, 1), WF_MIRROR_DEGRADED);
+	wf_bdev_fault_set(f[1], WF_FAULT_OFF, 0);
+	WF_CHECK_EQ(wf_bdev_sync_io(devs[1], WF_BDEV_WRITE_ZEROES, 0, LEG_SIZE, NULL), 0);
+	WF_CHECK_EQ(wf_volume_mirror_leg_replace(vol, 1), 0);
+	WF_CHECK(polls_until_healthy(vol, 1) >= (int)(2 * LEG_SIZE / (64 * 1024)));
+	wf_model_init(&m, vol, seed_++);
+	check_legs_match(&m, devs, 2);
+	wf_model_fini(&m);
+	WF_CHECK_EQ(wf_volume_mirror_leg_replace(vol, 1), -EINVAL); /* not degraded */
+	free(w);
+	free(r);
+	WF_CHECK_EQ(wf_bdev_close(vol), 0);
+	for (int i = 0; i < 2; i++) {
+		WF_CHECK_EQ(wf_bdev_close(f[i]), 0);
+		WF_CHECK_EQ(wf_bdev_close(devs[i]), 0);
+	}
+}
+
 static void check_all(struct wf_bdev **devs)
 {
 	check_plain(devs);
@@ -243,6 +320,7 @@ int main(int argc, char **argv)
 	}
 	check_resync_race();
 	check_refuse();
+	check_missed_only();
 	check_all(d);
 	wf_test_dir_make(&dir);
 	for (int i = 0; i < 3; i++) {
