@@ -27,7 +27,7 @@ void wf_host_opts_default(struct wf_host_opts *o)
 	    .reconnect_timeout_ms = 30000,
 	    .keep_alive_ms = 5000,
 	    .keep_alive_timeout_ms = 15000,
-	    .windows = -1,
+	    .windows = 1,
 	};
 }
 

@@ -474,12 +474,9 @@ int wf_qp_admin_result(struct wf_qp *qp, struct wf_cmd *c, const void *inline_da
 /* One window per slot, if wanted and the transport can; else keys live as long as registrations. */
 static int grants_create(struct wf_qp *qp)
 {
-	int windows = qp->host->opts.windows;
 	int rc;
 
-	if (windows < 0)
-		windows = strcmp(wf_transport_name(qp->host->transport), "verbs") != 0;
-	if (!windows)
+	if (!qp->host->opts.windows)
 		return 0;
 	for (uint32_t i = 0; i <= qp->depth; i++) {
 		rc = wf_grant_create(qp->host->transport, &qp->slots[i].grant);

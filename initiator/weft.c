@@ -9,7 +9,8 @@
  *   weft [options] perf VOLUME [--qd N] [--size BYTES] [--pattern P] [--time S] [--ramp S]
  *                              [--json]
  * Options: --addr A --port P --transport auto|rdma|tcp --host ID --secret-file F
- *          --reconnect MS --keep-alive MS --keep-alive-timeout MS --spin-us US.
+ *          --reconnect MS --keep-alive MS --keep-alive-timeout MS --spin-us US
+ *          --no-windows.
  * The secret is the first line of F, or $WEFT_SECRET; never an argument,
  * since arguments are visible to every user through ps.
  */
@@ -524,7 +525,8 @@ static void usage(FILE *f)
 		"randrw|rw]\n"
 		"              [--time S] [--ramp S] [--json]\n"
 		"  connection: [--reconnect MS] [--keep-alive MS] [--keep-alive-timeout MS]\n"
-		"              [--spin-us US]   (verbs: spin before sleeping in a poll)\n");
+		"              [--spin-us US]   (verbs: spin before sleeping in a poll)\n"
+		"              [--no-windows]   (buffer keys outlive their commands)\n");
 }
 
 static int parse_num(const char *s, uint64_t *out)
@@ -566,6 +568,7 @@ static int parse_args(struct cli *c, int argc, char **argv)
 	    {"keep-alive", required_argument, NULL, 'K'},
 	    {"keep-alive-timeout", required_argument, NULL, 'L'},
 	    {"spin-us", required_argument, NULL, 'u'},
+	    {"no-windows", no_argument, NULL, 'W'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
@@ -574,7 +577,7 @@ static int parse_args(struct cli *c, int argc, char **argv)
 
 	while ((o = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		if (o == 'a' || o == 't' || o == 'H' || o == 'f' || o == 'P' || o == 'j' ||
-		    o == 'h' || o == 'S' || o == 'k')
+		    o == 'h' || o == 'S' || o == 'k' || o == 'W')
 			v = 0;
 		else if (o == '?' || parse_num(optarg, &v))
 			return -EINVAL;
@@ -642,6 +645,9 @@ static int parse_args(struct cli *c, int argc, char **argv)
 			break;
 		case 'j':
 			c->json = 1;
+			break;
+		case 'W':
+			c->o.windows = 0;
 			break;
 		default:
 			return -EINVAL;

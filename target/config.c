@@ -67,6 +67,15 @@ __attribute__((format(printf, 2, 3))) static int fail(struct parse *p, const cha
 	return -EINVAL;
 }
 
+uint32_t wf_config_receive_buffers(const struct wf_config *cfg)
+{
+	uint64_t n = (uint64_t)cfg->max_connections * (cfg->queue_depth + 1);
+
+	if (cfg->receive_buffers)
+		return cfg->receive_buffers;
+	return n > (1u << 20) ? 1u << 20 : (uint32_t)n;
+}
+
 int wf_config_size(const char *s, uint64_t *out)
 {
 	char *end;
@@ -351,6 +360,11 @@ static int do_data_buffers(struct parse *p)
 	return parse_u32(p, "data_buffers", p->tok[1], 1, 4096, &p->cfg->data_buffers);
 }
 
+static int do_receive_buffers(struct parse *p)
+{
+	return parse_u32(p, "receive_buffers", p->tok[1], 16, 1u << 20, &p->cfg->receive_buffers);
+}
+
 static int do_small_buffers(struct parse *p)
 {
 	return parse_u32(p, "small_buffers", p->tok[1], 1, 65536, &p->cfg->small_buffers);
@@ -384,6 +398,7 @@ static const struct directive directives[] = {
     {"max_connections", 1, 1, do_max_connections},
     {"data_buffers", 1, 1, do_data_buffers},
     {"small_buffers", 1, 1, do_small_buffers},
+    {"receive_buffers", 1, 1, do_receive_buffers},
     {"threads", 1, 1, do_threads},
     {"keep_alive_timeout", 1, 1, do_keep_alive_timeout},
     {"spin_us", 1, 1, do_spin_us},

@@ -92,6 +92,7 @@ struct wf_config {
 	uint32_t max_connections; /* hosts connected at once */
 	uint32_t data_buffers;	  /* registered max_transfer-sized buffers */
 	uint32_t small_buffers;	  /* registered 4 KiB buffers, for small I/O and admin */
+	uint32_t receive_buffers; /* capsule receive buffers per poll group; 0: one per command */
 	uint32_t threads;	  /* poll-group threads, each with its own device stack */
 	/* Seconds a host may send nothing before it is dropped; 0: forever. */
 	uint32_t keep_alive_timeout;
@@ -115,5 +116,12 @@ const struct wf_cfg_secret *wf_config_secret(const struct wf_config *cfg, const 
 
 /* Parse "64M", "1G", "4096" (K, M, G, T: powers of 1024) into bytes; -EINVAL. */
 int wf_config_size(const char *s, uint64_t *out);
+
+/*
+ * Receive buffers per poll group: as configured, else one for every command
+ * every allowed connection may have out (queue_depth plus its reserve slot),
+ * so a host never meets a dry shared receive queue (an RNR wait over verbs).
+ */
+uint32_t wf_config_receive_buffers(const struct wf_config *cfg);
 
 #endif /* WF_TARGET_CONFIG_H */

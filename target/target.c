@@ -152,6 +152,7 @@ static int pg_init(struct wf_tgt_shard *t, struct wf_tgt_pg *tpg, const char *ki
 	wf_transport_opts_default(&opts);
 	opts.capsule_size = WF_CMD_SIZE + cfg->in_capsule;
 	opts.max_queue_depth = cfg->queue_depth;
+	opts.srq_depth = wf_config_receive_buffers(cfg);
 	opts.log = t->log;
 	tpg->transport = shared;
 	if (!shared) {

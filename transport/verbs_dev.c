@@ -47,6 +47,25 @@ static struct ibv_context *pick_device(struct ibv_context **devs, int n, const c
 	return NULL;
 }
 
+/*
+ * The shared receive queue and every endpoint's send queue complete into
+ * one CQ: keep at least half of it for send queues. A queue cut short can run
+ * dry, and the peer then waits out RNR timers: say so.
+ */
+static void clamp_receives(struct wf_verbs_transport *t)
+{
+	uint32_t want = t->base.opts.srq_depth, max = (uint32_t)t->attr.max_cqe / 2;
+
+	if ((uint32_t)t->attr.max_srq_wr < max)
+		max = (uint32_t)t->attr.max_srq_wr;
+	if (want <= max)
+		return;
+	t->base.opts.srq_depth = max;
+	wf_log_warn(t->base.opts.log,
+		    "verbs: %s takes %u shared receives, not %u: past that, hosts wait on RNR",
+		    ibv_get_device_name(t->verbs->device), max, want);
+}
+
 int wf_verbs_create(const struct wf_transport_opts *opts, struct wf_transport **out)
 {
 	struct wf_verbs_transport *t;
@@ -75,6 +94,7 @@ int wf_verbs_create(const struct wf_transport_opts *opts, struct wf_transport **
 		ret = -errno;
 		goto err_devs;
 	}
+	clamp_receives(t);
 	t->pd = ibv_alloc_pd(t->verbs);
 	if (!t->pd) {
 		ret = -errno;

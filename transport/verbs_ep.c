@@ -73,8 +73,12 @@ int wf_verbs_ep_create_qp(struct wf_verbs_ep *ep, uint32_t queue_depth)
 {
 	struct wf_verbs_pg *pg = ep->pg;
 	const struct ibv_device_attr *a = &pg->t->attr;
-	/* Per command: a data WR, the SEND, and slack for unsignaled WRITEs; plus the drain. */
-	uint32_t sq = queue_depth * 3 + 1;
+	/*
+	 * Per command a data WR (or a window's bind) and the SEND, plus the drain
+	 * and a spare; more waits in the pending list, so this is a capacity,
+	 * not a limit on what the caller may post.
+	 */
+	uint32_t sq = queue_depth * 2 + 2;
 	struct ibv_qp_init_attr qa = {
 	    .send_cq = pg->cq,
 	    .recv_cq = pg->cq,

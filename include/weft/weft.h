@@ -40,9 +40,8 @@ struct wf_host_opts {
 	int keep_alive_timeout_ms; /* commands out and nothing heard this long: lost; 0: never */
 	/*
 	 * Per-command memory windows (docs/SECURITY.md): a buffer's key works on
-	 * its connection, for its command only. 1: on; 0: off (keys live as
-	 * long as their registration); -1 (default): on over TCP, off over verbs
-	 * until rxe's behaviour at 64 hosts x QD128 is understood.
+	 * its connection, for its command only. 1 (default): on; 0: off, and
+	 * keys live as long as their registration (one WR per command less).
 	 */
 	int windows;
 	unsigned spin_us; /* verbs: a poll that would sleep spins this long first; 0: sleep */

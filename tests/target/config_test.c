@@ -43,6 +43,23 @@ static void keep_alive(void)
 	WF_CHECK_EQ(cfg.keep_alive_timeout, 0);
 }
 
+/* receive_buffers: by default one per command any allowed connection may have out. */
+static void receive_buffers(void)
+{
+	static const char text[] = BASE_KA "max_connections 8\nqueue_depth 32\n";
+	static const char set[] = BASE_KA "receive_buffers 100\n";
+	struct wf_config cfg;
+	char err[WF_CFG_ERR_MAX] = "";
+
+	wf_config_init(&cfg);
+	WF_CHECK_EQ(wf_config_receive_buffers(&cfg), 64 * 129);
+	WF_CHECK_EQ(wf_config_parse(&cfg, text, strlen(text), err, sizeof(err)), 0);
+	WF_CHECK_EQ(wf_config_receive_buffers(&cfg), 8 * 33);
+	wf_config_init(&cfg);
+	WF_CHECK_EQ(wf_config_parse(&cfg, set, strlen(set), err, sizeof(err)), 0);
+	WF_CHECK_EQ(wf_config_receive_buffers(&cfg), 100);
+}
+
 /* spin_us and secrets: accepted as written. */
 static void spin_and_secrets(void)
 {
@@ -116,6 +133,8 @@ int main(void)
 	refused(BASE "keep_alive_timeout 3601\n",
 		"line 3: keep_alive_timeout '3601' is not a number");
 	keep_alive();
+	receive_buffers();
+	refused(BASE_KA "receive_buffers 8\n", "line 4: receive_buffers '8'");
 	spin_and_secrets();
 	refused(BASE_KA "allow h v rw\nsecret h short\n",
 		"line 5: secret for 'h' is 5 bytes, not 16 to 128");

@@ -3,7 +3,8 @@
  * End to end: the real target (target/target.h, the library weftd runs) on
  * its own thread, and hosts that use libweft, over tcp on loopback or over
  * verbs in the rxe guest (--transport rdma, address from WEFT_RXE_ADDR).
- * -n N runs the target with N poll-group threads. Every wait is bounded by
+ * -n N runs the target with N poll-group threads; -W makes the hosts use
+ * plain registrations instead of per-command windows. Every wait is bounded by
  * libweft's own timeouts; nothing is timed.
  */
 #include <errno.h>
@@ -80,7 +81,7 @@ struct env {
 	uint16_t port;
 	char file[64];
 	int reconnect_ms; /* hosts' reconnect_timeout_ms: 0 but in the fault cases */
-	int windows;	  /* hosts' per-command windows: -1 the default, 1 with -w */
+	int windows;	  /* hosts' per-command windows: 1 (the default), 0 with -W */
 	int ka_ms;	  /* hosts' keep_alive_ms; -1: the default */
 	int cycles;	  /* connect/disconnect cycles of case cycles */
 	int rounds;	  /* rounds of case many, at least 2 */
@@ -1082,13 +1083,13 @@ int main(int argc, char **argv)
 			.addr = "127.0.0.1",
 			.threads = 1,
 			.ka_ms = -1,
-			.windows = -1,
+			.windows = 1,
 			.cycles = 1000,
 			.rounds = 12};
 	const char *which = "all";
 	int c;
 
-	while ((c = getopt(argc, argv, "t:c:n:k:r:w")) != -1) {
+	while ((c = getopt(argc, argv, "t:c:n:k:r:W")) != -1) {
 		if (c == 't')
 			e.transport = optarg;
 		else if (c == 'c')
@@ -1099,8 +1100,8 @@ int main(int argc, char **argv)
 			e.cycles = atoi(optarg);
 		else if (c == 'r' && atoi(optarg) >= 2)
 			e.rounds = atoi(optarg);
-		else if (c == 'w')
-			e.windows = 1;
+		else if (c == 'W')
+			e.windows = 0;
 		else
 			return 2;
 	}
