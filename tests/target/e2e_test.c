@@ -1019,13 +1019,40 @@ static void case_many(struct env *e)
 }
 
 /*
+ * The device's count of one resource (qp, mr, cq, cm_id...) over every
+ * process, from rdma(8); -1 over TCP, where there is no device.
+ */
+static long rdma_res(const struct env *e, const char *what)
+{
+	char line[512], key[32];
+	long n = -1;
+	FILE *f;
+
+	if (strcmp(e->transport, "rdma"))
+		return -1;
+	f = popen("rdma resource show 2>/dev/null", "r");
+	WF_CHECK(f != NULL);
+	snprintf(key, sizeof(key), " %s ", what);
+	while (fgets(line, sizeof(line), f)) {
+		const char *p = strstr(line, key);
+
+		if (p)
+			n = strtol(p + strlen(key), NULL, 10);
+	}
+	WF_CHECK_EQ(pclose(f), 0);
+	return n;
+}
+
+/*
  * Hosts come and go 1000 times (host handle, queue pair, identify, one
- * write, close): neither side may keep an fd, memory or a connection for
- * any of them. Counted after 100 cycles, when allocator caches are warm.
+ * write, close): neither side may keep an fd, memory, a connection or a
+ * device resource (QP, MR, CQ, CM id) for any of them. Counted after 100
+ * cycles, when allocator caches are warm.
  */
 static void case_cycles(struct env *e)
 {
-	long rss0 = 0, rss1;
+	static const char *const res[] = {"qp", "mr", "cq", "cm_id"};
+	long rss0 = 0, rss1, dev0[4] = {0}, dev1;
 	int fds0 = 0, fds1;
 	char buf[512];
 
@@ -1043,6 +1070,8 @@ static void case_cycles(struct env *e)
 			wait_no_hosts(e);
 			rss0 = rss_kib();
 			fds0 = fd_count();
+			for (int r = 0; r < 4; r++)
+				dev0[r] = rdma_res(e, res[r]);
 		}
 	}
 	wait_no_hosts(e);
@@ -1051,6 +1080,12 @@ static void case_cycles(struct env *e)
 	printf("e2e cycles: %d connects: RSS %ld -> %ld KiB, fds %d -> %d\n", e->cycles, rss0, rss1,
 	       fds0, fds1);
 	WF_CHECK_EQ(fds1, fds0);
+	for (int r = 0; r < 4; r++) {
+		dev1 = rdma_res(e, res[r]);
+		if (dev1 >= 0)
+			printf("e2e cycles: rxe %s %ld -> %ld\n", res[r], dev0[r], dev1);
+		WF_CHECK_EQ(dev1, dev0[r]);
+	}
 #ifndef __SANITIZE_ADDRESS__
 	WF_CHECK(rss1 - rss0 < 4 * 1024);
 #endif /* ASan keeps freed memory in quarantine; its leak check at exit stands in */
