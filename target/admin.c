@@ -28,9 +28,17 @@ static void start_connect(struct wf_tgt_req *req)
 {
 	struct wf_tgt_conn *conn = req->conn;
 	struct wf_tgt_shard *t = conn->tpg->shard;
-	const struct wf_conn_params *params = wf_ep_params(conn->ep);
+	const struct wf_conn_params *params;
 	struct wf_connect_data d;
 
+	/* Held by the fence, then the host hung up: nothing to answer. */
+	if (!conn->ep) {
+		wf_req_complete(req, WF_SC_ABORTED);
+		return;
+	}
+	if (wf_conn_fence(req))
+		return;
+	params = wf_ep_params(conn->ep);
 	if (wf_connect_data_decode((const uint8_t *)req->rx->data + WF_CMD_SIZE,
 				   req->cmd.inline_len, &d)) {
 		wf_req_complete(req, WF_SC_INVALID_DATA);

@@ -3,7 +3,8 @@
  * The connection manager: admits a host at the transport's connect request
  * if the config allows it anywhere, places it on a shard (round robin, or
  * thread 0 for mirror volumes), and tracks the connection until its last
- * request is done, since bdev requests may outlive the endpoint.
+ * request is done, since bdev requests may outlive the endpoint. Those
+ * orphans fence the host's next CONNECT (struct wf_tgt_host).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -20,12 +21,29 @@ static const struct wf_ep_handlers conn_handlers = {
     .event = conn_event,
 };
 
-static bool host_known(const struct wf_config *cfg, const char *host)
+static struct wf_tgt_host *host_find(struct wf_target *t, const char *host)
 {
-	for (uint32_t i = 0; i < cfg->nallows; i++)
-		if (!strcmp(cfg->allows[i].host, host))
-			return true;
-	return false;
+	for (uint32_t i = 0; i < t->nhosts; i++)
+		if (!strcmp(t->hosts[i].id, host))
+			return &t->hosts[i];
+	return NULL;
+}
+
+int wf_conn_hosts_init(struct wf_target *t)
+{
+	const struct wf_config *cfg = t->cfg;
+
+	t->hosts = calloc(cfg->nallows ? cfg->nallows : 1, sizeof(*t->hosts));
+	if (!t->hosts)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < cfg->nallows; i++) {
+		if (host_find(t, cfg->allows[i].host))
+			continue;
+		snprintf(t->hosts[t->nhosts].id, sizeof(t->hosts[0].id), "%s", cfg->allows[i].host);
+		atomic_init(&t->hosts[t->nhosts].orphans, 0);
+		t->nhosts++;
+	}
+	return 0;
 }
 
 /* Mirror volumes exist on thread 0 only (their resync state has one owner). */
@@ -51,12 +69,13 @@ int wf_conn_request(struct wf_listener *l, const struct wf_conn_params *params,
 {
 	struct wf_tgt_pg *lpg = wf_listener_ctx(l);
 	struct wf_target *t = lpg->shard->target;
+	struct wf_tgt_host *h = host_find(t, params->host_id);
 	struct wf_tgt_shard *s;
 	struct wf_tgt_conn *conn;
 
 	if (atomic_load(&t->stopping))
 		return WF_REJECT_BUSY;
-	if (!host_known(t->cfg, params->host_id)) {
+	if (!h) {
 		wf_log_warn(t->log, "refused host '%.39s': not in any allow line", params->host_id);
 		return WF_REJECT_HOST;
 	}
@@ -76,6 +95,7 @@ int wf_conn_request(struct wf_listener *l, const struct wf_conn_params *params,
 	/* The same transport kind's group in the chosen shard. */
 	conn->tpg = &s->pgs[lpg - lpg->shard->pgs];
 	conn->queue_depth = params->queue_depth;
+	conn->hostrec = h;
 	conn->inflight = 1; /* the endpoint's own reference, dropped at its final event */
 	snprintf(conn->host, sizeof(conn->host), "%s", params->host_id);
 	atomic_fetch_add(&t->nconns, 1);
@@ -99,15 +119,64 @@ static void conn_unlist(struct wf_tgt_conn *conn)
 	conn->listed = false;
 }
 
-void wf_conn_put(struct wf_tgt_conn *conn)
+static void conn_free(struct wf_tgt_conn *conn)
 {
-	if (--conn->inflight)
-		return;
 	atomic_fetch_sub(&conn->tpg->shard->nconns, 1);
 	atomic_fetch_sub(&conn->tpg->shard->target->nconns, 1);
 	wf_tgt_auth_close(conn);
 	free(conn->access);
 	free(conn);
+}
+
+void wf_conn_put(struct wf_tgt_conn *conn)
+{
+	if (conn->orphaned)
+		atomic_fetch_sub(&conn->hostrec->orphans, 1);
+	if (--conn->inflight)
+		return;
+	conn_free(conn);
+}
+
+/* The endpoint is gone: what it leaves out fences the host's next CONNECT. */
+static void conn_gone(struct wf_tgt_conn *conn)
+{
+	if (--conn->inflight == 0) {
+		conn_free(conn);
+		return;
+	}
+	atomic_fetch_add(&conn->hostrec->orphans, conn->inflight);
+	conn->orphaned = true;
+}
+
+bool wf_conn_fence(struct wf_tgt_req *req)
+{
+	struct wf_tgt_conn *conn = req->conn;
+	struct wf_tgt_shard *t = conn->tpg->shard;
+	unsigned n = atomic_load(&conn->hostrec->orphans);
+
+	if (!n)
+		return false;
+	if (!req->fenced)
+		wf_log_info(t->log,
+			    "host %s: %u commands of its previous connection still out; its "
+			    "CONNECT waits for them",
+			    conn->host, n);
+	req->fenced = true;
+	req->wait_next = t->fenced;
+	t->fenced = req;
+	return true;
+}
+
+bool wf_conn_fence_retry(struct wf_tgt_shard *t)
+{
+	struct wf_tgt_req *req = t->fenced, *next;
+
+	t->fenced = NULL;
+	for (; req; req = next) {
+		next = req->wait_next;
+		req->op->start(req); /* holds it again if it must still wait */
+	}
+	return t->fenced != NULL;
 }
 
 static void conn_event(struct wf_ep *ep, enum wf_ep_event ev, int status)
@@ -133,7 +202,7 @@ static void conn_event(struct wf_ep *ep, enum wf_ep_event ev, int status)
 		if (conn->listed)
 			conn_unlist(conn);
 		conn->ep = NULL; /* freed once we return; requests still out see this */
-		wf_conn_put(conn);
+		conn_gone(conn);
 		return;
 	}
 }

@@ -294,6 +294,8 @@ int wf_target_create(const struct wf_config *cfg, struct wf_log *log, struct wf_
 	t->cfg = cfg;
 	t->log = log;
 	rc = wf_tgt_auth_init(t);
+	if (!rc)
+		rc = wf_conn_hosts_init(t);
 	if (rc)
 		goto fail;
 	for (uint32_t i = 0; i < cfg->threads; i++) {
@@ -353,6 +355,9 @@ static int poll_once(struct wf_tgt_shard *t, bool *busy)
 		if (t->volumes[i].bdev->inflight)
 			*busy = true;
 	}
+	/* A held CONNECT waits on other shards' devices too, which wake nothing here. */
+	if (t->fenced && wf_conn_fence_retry(t))
+		*busy = true;
 	return n;
 }
 
@@ -622,5 +627,6 @@ void wf_target_destroy(struct wf_target *t)
 	for (uint32_t i = t->nshards; i-- > 0;)
 		shard_destroy(t->shards[i]);
 	wf_tgt_auth_fini(t);
+	free(t->hosts);
 	free(t);
 }

@@ -73,13 +73,26 @@ struct wf_tgt_pg {
 	struct wf_tgt_bufs bufs[WF_TGT_BUF_CLASSES];
 };
 
+/*
+ * One host identity the config allows, over every shard: how many commands
+ * of its dead connections are still out. A new connection of the host waits
+ * for none, so a write it resent on the new one cannot be overtaken by the
+ * original, still on its way to the device.
+ */
+struct wf_tgt_host {
+	char id[WF_HOST_NAME_MAX];
+	atomic_uint orphans;
+};
+
 struct wf_tgt_conn {
 	struct wf_tgt_pg *tpg;
+	struct wf_tgt_host *hostrec;
 	struct wf_ep *ep; /* NULL once disconnected */
 	struct wf_tgt_conn *next;
 	char host[WF_HOST_NAME_MAX];
 	bool connected; /* CONNECT capsule accepted */
 	bool listed;	/* on the target's connection list */
+	bool orphaned;	/* gone with commands still out: they count in hostrec */
 	uint16_t sq_head;
 	uint16_t queue_depth;
 	uint32_t inflight;	      /* requests not yet freed */
@@ -115,6 +128,7 @@ struct wf_tgt_req {
 	bool fua_flushed;
 	bool io_active; /* counted in the target's drain count */
 	bool drop_conn; /* disconnect once the completion is sent (failed auth) */
+	bool fenced;	/* a CONNECT held for the host's orphans: said once */
 	void *buf;
 	uint32_t buf_idx;
 	uint8_t buf_cls;
@@ -147,7 +161,8 @@ struct wf_tgt_shard {
 	    pgs[WF_CFG_LISTENS]; /* one per transport kind, same order in every shard */
 	uint32_t npgs;
 	struct wf_tgt_conn *conns;
-	atomic_uint nconns; /* accepted (by thread 0) or being accepted */
+	struct wf_tgt_req *fenced; /* CONNECTs waiting for their host's orphans, via wait_next */
+	atomic_uint nconns;	   /* accepted (by thread 0) or being accepted */
 	uint32_t active_io;
 	uint64_t now_ms;       /* read once a loop, for the keep-alive clock */
 	uint64_t next_reap_ms; /* next look for silent hosts */
@@ -164,6 +179,8 @@ struct wf_target {
 	struct wf_listener *listeners[WF_CFG_LISTENS]; /* in shard 0's poll groups */
 	uint32_t next_shard;			       /* round robin; thread 0 only */
 	atomic_uint nconns;			       /* over every shard */
+	struct wf_tgt_host *hosts;		       /* one per identity in allow lines */
+	uint32_t nhosts;
 	atomic_bool stopping;
 	atomic_bool listeners_closed; /* no handoff to a shard can follow */
 	struct wf_auth_sessions sessions;
@@ -175,6 +192,15 @@ int wf_conn_request(struct wf_listener *l, const struct wf_conn_params *params,
 
 /* A request finished with @conn; free @conn if it is gone and idle. */
 void wf_conn_put(struct wf_tgt_conn *conn);
+
+/* One record per host identity the config allows; -ENOMEM. */
+int wf_conn_hosts_init(struct wf_target *t);
+
+/* Hold CONNECT @req until its host has no orphans; false if there are none. */
+bool wf_conn_fence(struct wf_tgt_req *req);
+
+/* Run the CONNECTs of shard @t held by wf_conn_fence() again; true if any is still held. */
+bool wf_conn_fence_retry(struct wf_tgt_shard *t);
 
 /* Disconnect hosts of shard @t that sent nothing for the keep-alive timeout. */
 void wf_conn_reap_silent(struct wf_tgt_shard *t);

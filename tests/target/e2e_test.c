@@ -1091,6 +1091,76 @@ static void case_cycles(struct env *e)
 #endif /* ASan keeps freed memory in quarantine; its leak check at exit stands in */
 }
 
+static atomic_uint *orphans_of(struct env *e, const char *host)
+{
+	for (uint32_t i = 0; i < e->target->nhosts; i++)
+		if (!strcmp(e->target->hosts[i].id, host))
+			return &e->target->hosts[i].orphans;
+	WF_CHECK(!"host not in the target's table");
+	return NULL;
+}
+
+struct fenced_open {
+	struct env *e;
+	struct host h;
+	atomic_int rc; /* 1 until the open returns */
+};
+
+static void *fenced_open_thread(void *arg)
+{
+	struct fenced_open *f = arg;
+
+	atomic_store(&f->rc, host_try(f->e, "host-a", 64, &f->h));
+	return NULL;
+}
+
+/*
+ * A host whose connection died with commands still out (orphans) gets its
+ * next CONNECT answered only once they are done, so a write it sends again
+ * cannot be overtaken by the original. Held orphans are stood in for by the
+ * count itself: a CONNECT that came back while it is up means no fence.
+ * Then real ones: a queue of writes abandoned mid-flight drains to 0.
+ */
+static void case_fence(struct env *e)
+{
+	atomic_uint *orph = orphans_of(e, "host-a");
+	struct fenced_open f = {.e = e, .rc = 1};
+	struct qd_io ios[64] = {{0}};
+	struct wf_vol *v;
+	pthread_t th;
+	char *buf;
+
+	atomic_store(orph, 1);
+	WF_CHECK_EQ(pthread_create(&th, NULL, fenced_open_thread, &f), 0);
+	usleep(500 * 1000);
+	WF_CHECK_EQ(atomic_load(&f.rc), 1);
+	atomic_store(orph, 0);
+	WF_CHECK_EQ(pthread_join(th, NULL), 0);
+	WF_CHECK_EQ(atomic_load(&f.rc), 0);
+
+	v = vol_open(&f.h, "fil");
+	buf = wf_dma_alloc(f.h.qp, 64 * 4096);
+	WF_CHECK(buf != NULL);
+	for (int i = 0; i < 64; i++)
+		WF_CHECK_EQ(wf_qp_submit(f.h.qp, v, WF_IO_WRITE, (uint64_t)i * 8, 8,
+					 buf + (size_t)i * 4096, 0, qd_cb, &ios[i]),
+			    0);
+	/* Gone with its writes out: each is answered with an error or not at all. */
+	wf_dma_free(f.h.qp, buf);
+	wf_vol_close(v);
+	host_close(&f.h);
+	wait_no_hosts(e);
+	WF_CHECK_EQ(atomic_load(orph), 0);
+
+	/* Nothing out any more: the next connection is answered at once and works. */
+	host_open(e, "host-a", 8, &f.h);
+	v = vol_open(&f.h, "fil");
+	write_read(&f.h, v, 0, 8, 5);
+	wf_vol_close(v);
+	host_close(&f.h);
+	wait_no_hosts(e);
+}
+
 struct test_case {
 	const char *name;
 	void (*fn)(struct env *e);
@@ -1109,7 +1179,7 @@ static const struct test_case cases[] = {
     {"threads", case_threads},	   {"drain", case_drain},
     {"shared", case_shared},	   {"drainmany", case_drainmany},
     {"keepalive", case_keepalive}, {"many", case_many},
-    {"cycles", case_cycles},
+    {"cycles", case_cycles},	   {"fence", case_fence},
 };
 
 int main(int argc, char **argv)
