@@ -563,6 +563,16 @@ int wf_verbs_pg_poll(struct wf_poll_group *p, int timeout_ms)
 	struct wf_verbs_pg *pg = wf_verbs_pg(p);
 	int n, ret;
 
+	/*
+	 * Work posted since the last poll goes out before the CQ is read, not
+	 * after: a lone command or ping rings its doorbell one CQ read sooner.
+	 * Work the completions below post still shares one doorbell.
+	 */
+	if (pg->dirty) {
+		ret = flush_dirty(pg);
+		if (ret)
+			return ret;
+	}
 	n = poll_cq(pg);
 	if (n < 0)
 		return n;
