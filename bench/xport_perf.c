@@ -269,7 +269,8 @@ static int lat_test(struct perf *p)
 		if (p->test == T_SEND_LAT) {
 			double t1;
 
-			/* Timed to the echo, like ib_send_lat; the ping's own ACK may come later. */
+			/* Timed to the echo, like ib_send_lat; the ping's own ACK may come later.
+			 */
 			send_bytes(p, &x, NULL, p->size);
 			ret = wait_for(p, &p->recvs, recvs + 1);
 			t1 = now_us();

@@ -81,20 +81,22 @@ static const struct wf_bdev_ops ram_ops = {
     .close = ram_close,
 };
 
+/* Populated at once: a page fault per first touch would land on the I/O path, and vary it. */
 static int ram_map(struct ram_dev *dev, uint64_t size, struct wf_log *log)
 {
 	size_t huge_len = (size + RAM_HUGE_SIZE - 1) & ~(RAM_HUGE_SIZE - 1);
 	void *p;
 
-	p = mmap(NULL, huge_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB,
-		 -1, 0);
+	p = mmap(NULL, huge_len, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_POPULATE, -1, 0);
 	if (p != MAP_FAILED) {
 		dev->mem = p;
 		dev->map_len = huge_len;
 		return 0;
 	}
 	wf_log_info(log, "%s: no hugepages (%s), using normal pages", dev->name, strerror(errno));
-	p = mmap(NULL, size ? size : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	p = mmap(NULL, size ? size : 1, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 	if (p == MAP_FAILED)
 		return -errno;
 	dev->mem = p;

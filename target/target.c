@@ -96,7 +96,16 @@ static int open_volume(struct wf_tgt_shard *t, uint32_t i)
 	case WF_CFG_MIRROR:
 		rc = wf_volume_mirror_create(&v->bdev, &conf, devs, cv->ndev);
 		break;
-	default: /* linear is a concatenation of one */
+	case WF_CFG_LINEAR:
+		/*
+		 * One whole device, nothing to map: the device's own descriptor is
+		 * exported and requests skip the volume layer altogether.
+		 */
+		v->bdev = devs[0];
+		v->is_device = true;
+		rc = 0;
+		break;
+	default:
 		rc = wf_volume_concat_create(&v->bdev, &conf, devs, cv->ndev);
 		break;
 	}
@@ -608,7 +617,7 @@ static void shard_destroy(struct wf_tgt_shard *t)
 	for (uint32_t i = 0; i < t->npgs; i++)
 		pg_fini(&t->pgs[i]);
 	for (uint32_t i = 0; i < t->nvolumes; i++)
-		if (t->volumes[i].bdev)
+		if (t->volumes[i].bdev && !t->volumes[i].is_device)
 			close_bdev(t, t->volumes[i].bdev);
 	for (uint32_t i = 0; i < WF_CFG_DEVICES; i++)
 		if (t->devices[i])

@@ -35,7 +35,8 @@ struct wf_tgt_req;
  */
 struct wf_tgt_volume {
 	struct wf_bdev *bdev;
-	uint32_t id; /* wire volume id, 1-based */
+	bool is_device; /* a linear volume of one device is that device: closed with it */
+	uint32_t id;	/* wire volume id, 1-based */
 	uint32_t block_size;
 	uint64_t nblocks;
 	uint32_t max_blocks;
