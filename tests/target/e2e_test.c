@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
-#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,6 +26,7 @@
 #include "target/config.h"
 #include "target/target.h"
 #include "target/target_priv.h"
+#include "tests/target/harness.h"
 #include "tests/lib/check.h"
 #include "transport/transport.h"
 
@@ -69,16 +69,8 @@ static const char config_tail[] = "max_transfer 1M\n"
 				  "allow host-b priv rw\n";
 
 struct env {
-	const char *transport; /* "tcp" or "rdma" */
-	const char *addr;
+	struct th_env th; /* transport, address, the target and its thread */
 	unsigned threads;
-	struct wf_log log;
-	struct wf_config cfg;
-	struct wf_target *target;
-	pthread_t thread;
-	int stop_fd;
-	int run_rc;
-	uint16_t port;
 	char file[64];
 	int reconnect_ms; /* hosts' reconnect_timeout_ms: 0 but in the fault cases */
 	int windows;	  /* hosts' per-command windows: 1 (the default), 0 with -W */
@@ -88,20 +80,11 @@ struct env {
 	const char *conf; /* more config lines for this case */
 };
 
-static void *target_main(void *arg)
-{
-	struct env *e = arg;
-
-	e->run_rc = wf_target_run(e->target, e->stop_fd);
-	return NULL;
-}
-
 static void env_start(struct env *e)
 {
-	char text[8192], err[WF_CFG_ERR_MAX];
-	int fd, n = snprintf(text, sizeof(text), "listen %s %s 0\n", e->transport, e->addr);
+	char text[8192];
+	int fd, n = snprintf(text, sizeof(text), "%s", config_tail);
 
-	n += snprintf(text + n, sizeof(text) - (size_t)n, "%s", config_tail);
 	/* A file device (io_uring), created by the target at the size given. */
 	snprintf(e->file, sizeof(e->file), "/tmp/weft-e2e-XXXXXX");
 	fd = mkstemp(e->file);
@@ -114,31 +97,15 @@ static void env_start(struct env *e)
 		      e->file);
 	for (int h = 0; h < MANY_HOSTS; h++)
 		n += snprintf(text + n, sizeof(text) - (size_t)n, "allow h%02d main rw\n", h);
-	n += snprintf(text + n, sizeof(text) - (size_t)n, "threads %u\n%s", e->threads,
-		      e->conf ? e->conf : "");
-	wf_log_init(&e->log, "target", WF_LOG_WARN, STDERR_FILENO);
-	wf_config_init(&e->cfg);
-	if (wf_config_parse(&e->cfg, text, (size_t)n, err, sizeof(err))) {
-		fprintf(stderr, "config: %s\n", err);
-		exit(1);
-	}
-	WF_CHECK_EQ(wf_target_create(&e->cfg, &e->log, &e->target), 0);
-	e->port = wf_target_port(e->target, 0);
-	WF_CHECK(e->port != 0);
-	e->stop_fd = eventfd(0, EFD_CLOEXEC);
-	WF_CHECK(e->stop_fd >= 0);
-	WF_CHECK_EQ(pthread_create(&e->thread, NULL, target_main, e), 0);
+	snprintf(text + n, sizeof(text) - (size_t)n, "threads %u\n%s", e->threads,
+		 e->conf ? e->conf : "");
+	e->th.log_level = WF_LOG_WARN;
+	th_env_start(&e->th, text);
 }
 
 static void env_stop(struct env *e)
 {
-	uint64_t one = 1;
-
-	WF_CHECK_EQ(write(e->stop_fd, &one, sizeof(one)), sizeof(one));
-	WF_CHECK_EQ(pthread_join(e->thread, NULL), 0);
-	WF_CHECK_EQ(e->run_rc, 0);
-	wf_target_destroy(e->target);
-	close(e->stop_fd);
+	th_env_stop(&e->th);
 	unlink(e->file);
 }
 
@@ -151,12 +118,11 @@ struct host {
 static int host_try(struct env *e, const char *id, uint16_t qd, struct host *out)
 {
 	struct wf_host_opts o;
-	int rc;
 
 	wf_host_opts_default(&o);
-	o.addr = e->addr;
-	o.port = e->port;
-	o.transport = e->transport;
+	o.addr = e->th.addr;
+	o.port = e->th.port;
+	o.transport = e->th.transport;
 	o.host_id = id;
 	o.queue_depth = qd;
 	/* Most cases watch one connection's life: a stopped target must fail them, not wait. */
@@ -164,15 +130,7 @@ static int host_try(struct env *e, const char *id, uint16_t qd, struct host *out
 	o.windows = e->windows;
 	if (e->ka_ms >= 0)
 		o.keep_alive_ms = e->ka_ms;
-	rc = wf_host_open(&o, &out->h);
-	if (rc)
-		return rc;
-	rc = wf_qp_open(out->h, &out->qp);
-	if (rc) {
-		wf_host_close(out->h);
-		out->h = NULL;
-	}
-	return rc;
+	return th_host_open_opts(&o, &out->h, &out->qp);
 }
 
 static void host_open(struct env *e, const char *id, uint16_t qd, struct host *out)
@@ -492,100 +450,9 @@ static void case_threads(struct env *e)
 
 /* ---- raw capsules through the transport API, for what libweft never sends ---- */
 
-struct raw {
-	struct wf_transport *t;
-	struct wf_poll_group *pg;
-	struct wf_ep *ep;
-	int up, down;
-	uint8_t cpl[WF_CPL_SIZE];
-	int got, sent;
-	struct wf_xfer x;
-	uint8_t capsule[WF_CMD_SIZE + WF_CONNECT_DATA_SIZE];
-};
-
-static void raw_recv(struct wf_ep *ep, struct wf_rx *rx)
+static void raw_open(struct env *e, struct th_raw *r)
 {
-	struct raw *r = wf_ep_ctx(ep);
-
-	WF_CHECK_EQ(rx->len, WF_CPL_SIZE);
-	memcpy(r->cpl, rx->data, WF_CPL_SIZE);
-	r->got++;
-	wf_rx_release(rx);
-}
-
-static void raw_event(struct wf_ep *ep, enum wf_ep_event ev, int status)
-{
-	struct raw *r = wf_ep_ctx(ep);
-
-	(void)status;
-	if (ev == WF_EP_CONNECTED)
-		r->up = 1;
-	else
-		r->down = 1;
-}
-
-static const struct wf_ep_handlers raw_handlers = {raw_recv, raw_event};
-
-static void raw_open(struct env *e, struct raw *r)
-{
-	struct wf_transport_opts o;
-	struct wf_conn_params p = {.version = WF_TRANSPORT_VERSION, .queue_depth = 4};
-
-	memset(r, 0, sizeof(*r));
-	wf_transport_opts_default(&o);
-	WF_CHECK_EQ(
-	    wf_transport_create(
-		wf_transport_ops_find(strcmp(e->transport, "rdma") ? "tcp" : "verbs"), &o, &r->t),
-	    0);
-	WF_CHECK_EQ(wf_poll_group_create(r->t, &r->pg), 0);
-	p.capsule_size = o.capsule_size;
-	snprintf(p.host_id, sizeof(p.host_id), "host-a");
-	WF_CHECK_EQ(wf_connect(r->pg, e->addr, e->port, &p, &raw_handlers, r, 10000, &r->ep), 0);
-	while (!r->up && !r->down)
-		WF_CHECK(wf_poll_group_poll(r->pg, 100) >= 0);
-	WF_CHECK(r->up);
-}
-
-static void raw_sent(struct wf_xfer *x, int status)
-{
-	struct raw *r = x->arg;
-
-	WF_CHECK(status == 0 || r->down || status == -ECONNRESET);
-	r->sent++;
-}
-
-/* Send @len raw bytes; return the completion's status, checking it echoes @cid. */
-static unsigned raw_send(struct raw *r, const void *bytes, uint32_t len, uint16_t cid)
-{
-	struct wf_cpl cpl;
-	int want = r->got + 1, sent = r->sent + 1;
-
-	memcpy(r->capsule, bytes, len);
-	r->x = (struct wf_xfer){
-	    .op = WF_XFER_SEND, .buf = r->capsule, .len = len, .done = raw_sent, .arg = r};
-	WF_CHECK_EQ(wf_ep_post(r->ep, &r->x), 0);
-	while ((r->got < want || r->sent < sent) && !r->down)
-		WF_CHECK(wf_poll_group_poll(r->pg, 100) >= 0);
-	WF_CHECK(!r->down);
-	WF_CHECK_EQ(wf_cpl_decode(r->cpl, WF_CPL_SIZE, &cpl), WF_SC_SUCCESS);
-	WF_CHECK_EQ(cpl.cid, cid);
-	return cpl.status;
-}
-
-static void raw_close(struct raw *r)
-{
-	wf_poll_group_destroy(r->pg);
-	wf_transport_destroy(r->t);
-}
-
-static unsigned raw_cmd(struct raw *r, const struct wf_cmd *c, const void *data)
-{
-	uint8_t b[WF_CMD_SIZE + WF_CONNECT_DATA_SIZE];
-
-	wf_cmd_encode(c, b);
-	if (c->inline_len && data)
-		memcpy(b + WF_CMD_SIZE, data, c->inline_len);
-	return raw_send(r, b, WF_CMD_SIZE + c->inline_len, c->cid);
+	WF_CHECK_EQ(th_raw_dial(e->th.transport, e->th.addr, e->th.port, r, "host-a"), 0);
 }
 
 /* Malformed and out-of-order capsules: each earns its status, the connection lives on. */
@@ -595,40 +462,40 @@ static void raw_checks(struct env *e)
 	struct wf_cmd c = {.opcode = WF_OP_KEEP_ALIVE, .version = WF_WIRE_VERSION, .cid = 7};
 	uint8_t junk[WF_CMD_SIZE] = {0x10, 1, 0x34, 0x12};
 	uint8_t data[WF_CONNECT_DATA_SIZE];
-	struct raw r;
+	struct th_raw r;
 
 	raw_open(e, &r);
-	WF_CHECK_EQ(raw_send(&r, junk, 10, 0x1234), WF_SC_MALFORMED);
-	WF_CHECK_EQ(raw_cmd(&r, &c, NULL), WF_SC_NOT_CONNECTED);
+	WF_CHECK_EQ(th_raw_send(&r, junk, 10, 0x1234), WF_SC_MALFORMED);
+	WF_CHECK_EQ(th_raw_cmd(&r, &c, NULL), WF_SC_NOT_CONNECTED);
 	c.opcode = WF_OP_READ;
 	c.volume = 1;
 	c.nblocks = 1;
 	c.data = (struct wf_sgl){4096, 512, 1};
-	WF_CHECK_EQ(raw_cmd(&r, &c, NULL), WF_SC_NOT_CONNECTED);
+	WF_CHECK_EQ(th_raw_cmd(&r, &c, NULL), WF_SC_NOT_CONNECTED);
 	wf_connect_data_encode(&d, data);
 	c = (struct wf_cmd){.opcode = WF_OP_CONNECT,
 			    .version = WF_WIRE_VERSION,
 			    .cid = 1,
 			    .inline_len = WF_CONNECT_DATA_SIZE};
-	WF_CHECK_EQ(raw_cmd(&r, &c, data), WF_SC_SUCCESS);
-	WF_CHECK_EQ(raw_cmd(&r, &c, data), WF_SC_NOT_CONNECTED); /* CONNECT twice */
+	WF_CHECK_EQ(th_raw_cmd(&r, &c, data), WF_SC_SUCCESS);
+	WF_CHECK_EQ(th_raw_cmd(&r, &c, data), WF_SC_NOT_CONNECTED); /* CONNECT twice */
 	c = (struct wf_cmd){.opcode = 0x77, .version = WF_WIRE_VERSION, .cid = 2};
-	WF_CHECK_EQ(raw_cmd(&r, &c, NULL), WF_SC_INVALID_OPCODE);
+	WF_CHECK_EQ(th_raw_cmd(&r, &c, NULL), WF_SC_INVALID_OPCODE);
 	c = (struct wf_cmd){.opcode = WF_OP_KEEP_ALIVE, .version = 9, .cid = 3};
-	WF_CHECK_EQ(raw_cmd(&r, &c, NULL), WF_SC_BAD_VERSION);
+	WF_CHECK_EQ(th_raw_cmd(&r, &c, NULL), WF_SC_BAD_VERSION);
 	c = (struct wf_cmd){.opcode = WF_OP_KEEP_ALIVE, .version = WF_WIRE_VERSION, .cid = 4};
 	c.flags = 0x80;
-	WF_CHECK_EQ(raw_cmd(&r, &c, NULL), WF_SC_INVALID_FIELD);
+	WF_CHECK_EQ(th_raw_cmd(&r, &c, NULL), WF_SC_INVALID_FIELD);
 	c = (struct wf_cmd){.opcode = WF_OP_READ, .version = WF_WIRE_VERSION, .cid = 5};
 	c.volume = 1;
 	c.nblocks = 1;
-	WF_CHECK_EQ(raw_cmd(&r, &c, NULL), WF_SC_INVALID_DATA); /* a read with no buffer */
+	WF_CHECK_EQ(th_raw_cmd(&r, &c, NULL), WF_SC_INVALID_DATA); /* a read with no buffer */
 	c.opcode = WF_OP_WRITE;
 	c.inline_len = 8; /* not the 512 bytes one block needs */
-	WF_CHECK_EQ(raw_cmd(&r, &c, junk), WF_SC_INVALID_DATA);
+	WF_CHECK_EQ(th_raw_cmd(&r, &c, junk), WF_SC_INVALID_DATA);
 	c = (struct wf_cmd){.opcode = WF_OP_KEEP_ALIVE, .version = WF_WIRE_VERSION, .cid = 6};
-	WF_CHECK_EQ(raw_cmd(&r, &c, NULL), WF_SC_SUCCESS);
-	raw_close(&r);
+	WF_CHECK_EQ(th_raw_cmd(&r, &c, NULL), WF_SC_SUCCESS);
+	th_raw_close(&r);
 }
 
 /*
@@ -643,24 +510,18 @@ static void raw_bad_key(struct env *e)
 			   .version = WF_WIRE_VERSION,
 			   .cid = 1,
 			   .inline_len = WF_CONNECT_DATA_SIZE};
-	uint8_t data[WF_CONNECT_DATA_SIZE], b[WF_CMD_SIZE];
-	struct raw r;
+	uint8_t data[WF_CONNECT_DATA_SIZE];
+	struct th_raw r;
 
 	raw_open(e, &r);
 	wf_connect_data_encode(&d, data);
-	WF_CHECK_EQ(raw_cmd(&r, &c, data), WF_SC_SUCCESS);
+	WF_CHECK_EQ(th_raw_cmd(&r, &c, data), WF_SC_SUCCESS);
 	c = (struct wf_cmd){.opcode = WF_OP_WRITE, .version = WF_WIRE_VERSION, .cid = 2};
 	c.volume = 1;
 	c.nblocks = 64;
 	c.data = (struct wf_sgl){0x10000, 64 * 512, 0xdead};
-	wf_cmd_encode(&c, b);
-	memcpy(r.capsule, b, sizeof(b));
-	r.x = (struct wf_xfer){
-	    .op = WF_XFER_SEND, .buf = r.capsule, .len = WF_CMD_SIZE, .done = raw_sent, .arg = &r};
-	WF_CHECK_EQ(wf_ep_post(r.ep, &r.x), 0);
-	while (!r.down)
-		WF_CHECK(wf_poll_group_poll(r.pg, 100) >= 0);
-	raw_close(&r);
+	WF_CHECK_EQ(th_raw_cmd(&r, &c, NULL), TH_DOWN);
+	th_raw_close(&r);
 }
 
 static void case_bad(struct env *e)
@@ -742,9 +603,9 @@ static void case_drain(struct env *e)
 /* Every shard holds at least one of the connections open now: they were spread. */
 static void check_spread(struct env *e)
 {
-	WF_CHECK_EQ(e->target->nshards, e->threads);
-	for (uint32_t k = 0; k < e->target->nshards; k++)
-		WF_CHECK(atomic_load(&e->target->shards[k]->nconns) >= 1);
+	WF_CHECK_EQ(e->th.target->nshards, e->threads);
+	for (uint32_t k = 0; k < e->th.target->nshards; k++)
+		WF_CHECK(atomic_load(&e->th.target->shards[k]->nconns) >= 1);
 }
 
 /*
@@ -859,14 +720,14 @@ static void case_keepalive(struct env *e)
 	va = vol_open(&a, "main");
 	write_read(&a, va, 0, 8, 1);
 	sleep(2);
-	WF_CHECK_EQ(atomic_load(&e->target->nconns), 0);
+	WF_CHECK_EQ(atomic_load(&e->th.target->nconns), 0);
 	WF_CHECK(wf_qp_io(a.qp, va, WF_IO_READ, 0, 8, buf, 5) < 0);
 
 	e->ka_ms = 200;
 	host_open(e, "host-b", 8, &b);
 	vb = vol_open(&b, "main");
 	idle_poll(&b, 2500);
-	WF_CHECK_EQ(atomic_load(&e->target->nconns), 1);
+	WF_CHECK_EQ(atomic_load(&e->th.target->nconns), 1);
 	write_read(&b, vb, 16, 8, 2);
 
 	e->ka_ms = 0;
@@ -918,9 +779,9 @@ static int fd_count(void)
 /* The target lets go of closed hosts asynchronously: wait (boundedly) for none left. */
 static void wait_no_hosts(struct env *e)
 {
-	for (int i = 0; i < 1000 && atomic_load(&e->target->nconns); i++)
+	for (int i = 0; i < 1000 && atomic_load(&e->th.target->nconns); i++)
 		usleep(5000);
-	WF_CHECK_EQ(atomic_load(&e->target->nconns), 0);
+	WF_CHECK_EQ(atomic_load(&e->th.target->nconns), 0);
 }
 
 #define MANY_QD 128
@@ -1028,7 +889,7 @@ static long rdma_res(const struct env *e, const char *what)
 	long n = -1;
 	FILE *f;
 
-	if (strcmp(e->transport, "rdma"))
+	if (strcmp(e->th.transport, "rdma"))
 		return -1;
 	f = popen("rdma resource show 2>/dev/null", "r");
 	WF_CHECK(f != NULL);
@@ -1093,9 +954,9 @@ static void case_cycles(struct env *e)
 
 static atomic_uint *orphans_of(struct env *e, const char *host)
 {
-	for (uint32_t i = 0; i < e->target->nhosts; i++)
-		if (!strcmp(e->target->hosts[i].id, host))
-			return &e->target->hosts[i].orphans;
+	for (uint32_t i = 0; i < e->th.target->nhosts; i++)
+		if (!strcmp(e->th.target->hosts[i].id, host))
+			return &e->th.target->hosts[i].orphans;
 	WF_CHECK(!"host not in the target's table");
 	return NULL;
 }
@@ -1184,8 +1045,7 @@ static const struct test_case cases[] = {
 
 int main(int argc, char **argv)
 {
-	struct env e = {.transport = "tcp",
-			.addr = "127.0.0.1",
+	struct env e = {.th = {.transport = "tcp", .addr = "127.0.0.1"},
 			.threads = 1,
 			.ka_ms = -1,
 			.windows = 1,
@@ -1196,7 +1056,7 @@ int main(int argc, char **argv)
 
 	while ((c = getopt(argc, argv, "t:c:n:k:r:W")) != -1) {
 		if (c == 't')
-			e.transport = optarg;
+			e.th.transport = optarg;
 		else if (c == 'c')
 			which = optarg;
 		else if (c == 'n')
@@ -1210,9 +1070,9 @@ int main(int argc, char **argv)
 		else
 			return 2;
 	}
-	if (!strcmp(e.transport, "rdma")) {
-		e.addr = getenv("WEFT_RXE_ADDR");
-		WF_CHECK(e.addr != NULL);
+	if (!strcmp(e.th.transport, "rdma")) {
+		e.th.addr = getenv("WEFT_RXE_ADDR");
+		WF_CHECK(e.th.addr != NULL);
 	}
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		if (strcmp(which, "all") && strcmp(which, cases[i].name))
@@ -1222,7 +1082,7 @@ int main(int argc, char **argv)
 		cases[i].fn(&e);
 		if (cases[i].fn != case_drain && cases[i].fn != case_drainmany)
 			env_stop(&e);
-		printf("e2e %s %s: ok\n", e.transport, cases[i].name);
+		printf("e2e %s %s: ok\n", e.th.transport, cases[i].name);
 	}
 	return 0;
 }

@@ -28,7 +28,7 @@ void th_env_start(struct th_env *e, const char *body)
 
 	WF_CHECK(text != NULL);
 	n = snprintf(text, len, "listen %s %s 0\n%s", e->transport, e->addr, body);
-	wf_log_init(&e->log, "target", WF_LOG_ERR, STDERR_FILENO);
+	wf_log_init(&e->log, "target", e->log_level, STDERR_FILENO);
 	wf_config_init(&e->cfg);
 	if (wf_config_parse(&e->cfg, text, (size_t)n, err, sizeof(err))) {
 		fprintf(stderr, "config: %s\n", err);
@@ -58,7 +58,6 @@ int th_host_try(struct th_env *e, const char *id, const char *secret, uint16_t q
 		struct wf_host **h, struct wf_qp **qp)
 {
 	struct wf_host_opts o;
-	int rc;
 
 	wf_host_opts_default(&o);
 	o.addr = e->addr;
@@ -67,7 +66,13 @@ int th_host_try(struct th_env *e, const char *id, const char *secret, uint16_t q
 	o.host_id = id;
 	o.queue_depth = qd;
 	o.secret = secret;
-	rc = wf_host_open(&o, h);
+	return th_host_open_opts(&o, h, qp);
+}
+
+int th_host_open_opts(const struct wf_host_opts *o, struct wf_host **h, struct wf_qp **qp)
+{
+	int rc = wf_host_open(o, h);
+
 	if (rc)
 		return rc;
 	rc = wf_qp_open(*h, qp);
@@ -104,7 +109,8 @@ static void raw_event(struct wf_ep *ep, enum wf_ep_event ev, int status)
 
 static const struct wf_ep_handlers raw_handlers = {raw_recv, raw_event};
 
-int th_raw_open(struct th_env *e, struct th_raw *r, const char *host)
+int th_raw_dial(const char *transport, const char *addr, uint16_t port, struct th_raw *r,
+		const char *host)
 {
 	struct wf_transport_opts o;
 	struct wf_conn_params p = {.version = WF_TRANSPORT_VERSION, .queue_depth = 4};
@@ -112,8 +118,8 @@ int th_raw_open(struct th_env *e, struct th_raw *r, const char *host)
 	memset(r, 0, sizeof(*r));
 	wf_transport_opts_default(&o);
 	WF_CHECK_EQ(
-	    wf_transport_create(
-		wf_transport_ops_find(strcmp(e->transport, "rdma") ? "tcp" : "verbs"), &o, &r->t),
+	    wf_transport_create(wf_transport_ops_find(strcmp(transport, "rdma") ? "tcp" : "verbs"),
+				&o, &r->t),
 	    0);
 	WF_CHECK_EQ(wf_poll_group_create(r->t, &r->pg), 0);
 	r->buf = aligned_alloc(4096, 4096);
@@ -121,10 +127,15 @@ int th_raw_open(struct th_env *e, struct th_raw *r, const char *host)
 	WF_CHECK_EQ(wf_mr_reg(r->t, r->buf, 4096, WF_ACCESS_REMOTE_WRITE, &r->mr), 0);
 	p.capsule_size = o.capsule_size;
 	snprintf(p.host_id, sizeof(p.host_id), "%s", host);
-	WF_CHECK_EQ(wf_connect(r->pg, e->addr, e->port, &p, &raw_handlers, r, 10000, &r->ep), 0);
+	WF_CHECK_EQ(wf_connect(r->pg, addr, port, &p, &raw_handlers, r, 10000, &r->ep), 0);
 	while (!r->up && !r->down)
 		WF_CHECK(wf_poll_group_poll(r->pg, 100) >= 0);
 	return r->up ? 0 : r->down;
+}
+
+int th_raw_open(struct th_env *e, struct th_raw *r, const char *host)
+{
+	return th_raw_dial(e->transport, e->addr, e->port, r, host);
 }
 
 static void raw_sent(struct wf_xfer *x, int status)
@@ -159,7 +170,8 @@ unsigned th_raw_cmd(struct th_raw *r, struct wf_cmd *c, const void *data)
 	uint8_t b[256];
 
 	WF_CHECK(WF_CMD_SIZE + c->inline_len <= sizeof(b));
-	c->version = WF_WIRE_VERSION;
+	if (!c->version)
+		c->version = WF_WIRE_VERSION;
 	wf_cmd_encode(c, b);
 	if (c->inline_len && data)
 		memcpy(b + WF_CMD_SIZE, data, c->inline_len);

@@ -21,6 +21,7 @@
 struct th_env {
 	const char *transport; /* "tcp" or "rdma" */
 	const char *addr;
+	enum wf_log_level log_level; /* the target's; WF_LOG_ERR (0) unless set */
 	struct wf_log log;
 	struct wf_config cfg;
 	struct wf_target *target;
@@ -35,6 +36,9 @@ void th_env_start(struct th_env *e, const char *body);
 
 /* Stop it (SIGTERM's path) and check it stopped cleanly. */
 void th_env_stop(struct th_env *e);
+
+/* Open a libweft host with @o and one queue pair; its error, or 0 (*h NULL on failure). */
+int th_host_open_opts(const struct wf_host_opts *o, struct wf_host **h, struct wf_qp **qp);
 
 /* Open a libweft host with @secret (may be NULL); its error, or 0. */
 int th_host_try(struct th_env *e, const char *id, const char *secret, uint16_t qd,
@@ -55,13 +59,17 @@ struct th_raw {
 	struct wf_mr *mr;
 };
 
+/* Connect as @host to a target on @transport ("tcp" or "rdma") at @addr:@port; as th_raw_open(). */
+int th_raw_dial(const char *transport, const char *addr, uint16_t port, struct th_raw *r,
+		const char *host);
+
 /* Connect as @host; the transport's error (a typed refusal) or 0. */
 int th_raw_open(struct th_env *e, struct th_raw *r, const char *host);
 
 /* Send @len raw bytes; the completion's status (its cid must be @cid) or TH_DOWN. */
 unsigned th_raw_send(struct th_raw *r, const void *bytes, uint32_t len, uint16_t cid);
 
-/* Encode @c (version filled in) plus @data and send it, as th_raw_send(). */
+/* Encode @c (version filled in if 0) plus @data and send it, as th_raw_send(). */
 unsigned th_raw_cmd(struct th_raw *r, struct wf_cmd *c, const void *data);
 
 /* CONNECT as @host: the status; the result lands in r->cpl. */

@@ -10,6 +10,7 @@
 # the kills are over: here the script says so with verify's --stop-file;
 # across nodes, node 1 learns it when the last weftd lets host "final" in.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/../../ci/lib/weftd.sh"
 weftd=$1
 weft=$2
 kills=${3:-20}
@@ -50,17 +51,9 @@ allow probe v1 ro
 allow bye v1 ro
 ${2:-}
 CONF
-	"$weftd" --config "$dir/weftd.conf" 2>"$dir/log.$1" &
-	pid=$!
-	for _ in $(seq 200); do
-		grep -q 'ready' "$dir/log.$1" && break
-		kill -0 "$pid" 2>/dev/null || fail "weftd died: $(cat "$dir/log.$1")"
-		sleep 0.05
-	done
-	grep -q 'ready' "$dir/log.$1" || fail "weftd never got ready"
-	if [ "$port" = 0 ]; then
-		port=$(sed -n "s/.*listening on $transport $addr port \([0-9]*\).*/\1/p" "$dir/log.$1")
-	fi
+	weftd_start "$dir/log.$1" 100 "$weftd" --config "$dir/weftd.conf" || fail "weftd did not start"
+	pid=$weftd_pid
+	[ "$port" != 0 ] || port=$weftd_port
 }
 
 # Wait until the host has come back to instance $1, i.e. reconnected.

@@ -5,6 +5,7 @@
 # memcheck error or definite leak fails the test (exit status 99 from valgrind).
 # Usage: valgrind.sh WEFTD WEFT SECURITY_TEST
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/../../ci/lib/weftd.sh"
 weftd=$1
 weft=$2
 security=$3
@@ -34,15 +35,9 @@ secret weft-cli $secret
 threads 2
 CONF
 chmod 600 "$dir/weftd.conf"
-"${vg[@]}" --log-file="$dir/vg-weftd.log" "$weftd" --config "$dir/weftd.conf" 2>"$dir/log" &
-pid=$!
-for _ in $(seq 600); do
-	grep -q 'ready' "$dir/log" && break
-	kill -0 "$pid" 2>/dev/null || fail "weftd died"
-	sleep 0.1
-done
-port=$(sed -n 's/.*listening on tcp 127.0.0.1 port \([0-9]*\).*/\1/p' "$dir/log")
-[ -n "$port" ] || fail "weftd did not start"
+weftd_start "$dir/log" 600 "${vg[@]}" --log-file="$dir/vg-weftd.log" "$weftd" \
+	--config "$dir/weftd.conf" || fail "weftd did not start"
+pid=$weftd_pid port=$weftd_port
 
 w=("$weft" --transport tcp --port "$port")
 export WEFT_SECRET=$secret

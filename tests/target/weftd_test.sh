@@ -5,6 +5,7 @@
 # With THREADS > 1 each weft command is a new host on the next poll-group
 # thread, so a write and its read back go through different threads.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/../../ci/lib/weftd.sh"
 weftd=$1
 weft=$2
 threads=${3:-1}
@@ -39,15 +40,8 @@ grep -q 'line 2: byte 0x00' "$dir/err" || fail "garbled file: $(cat "$dir/err")"
 if "$weftd" --check "$dir/missing.conf" 2>/dev/null; then fail "--check accepted a missing file"; fi
 
 # Serve on a port the kernel picks; weftd logs it.
-"$weftd" --config "$dir/good.conf" 2>"$dir/log" &
-pid=$!
-for _ in $(seq 100); do
-	grep -q 'ready' "$dir/log" && break
-	kill -0 "$pid" || fail "weftd died: $(cat "$dir/log")"
-	sleep 0.1
-done
-port=$(sed -n 's/.*listening on tcp 127.0.0.1 port \([0-9]*\).*/\1/p' "$dir/log")
-[ -n "$port" ] || fail "no port in the log"
+weftd_start "$dir/log" 100 "$weftd" --config "$dir/good.conf" || fail "weftd did not start"
+pid=$weftd_pid port=$weftd_port
 w=("$weft" --transport tcp --port "$port")
 "${w[@]}" list | grep -q 'v1' || fail "list does not show v1"
 head -c 100000 /dev/urandom >"$dir/in"
