@@ -94,10 +94,11 @@ static uint64_t next_missed(const struct mirror *m, uint32_t leg, uint64_t from)
 	for (uint64_t c = from; c < m->nchunks; c++) {
 		uint64_t word = map[c / 64] >> (c % 64);
 
-		if (word)
-			return c + (uint64_t)__builtin_ctzll(word) < m->nchunks
-				   ? c + (uint64_t)__builtin_ctzll(word)
-				   : m->nchunks;
+		if (word) {
+			uint64_t hit = c + (uint64_t)__builtin_ctzll(word);
+
+			return hit < m->nchunks ? hit : m->nchunks;
+		}
 		c |= 63; /* the rest of this word is clear */
 	}
 	return m->nchunks;

@@ -499,6 +499,14 @@ static bool has_connecting(struct wf_verbs_pg *pg, uint64_t *deadline)
 }
 
 /* Sleep until the CQ or the CM channel has something, or @timeout_ms passes. */
+/* Ask for an event at the next completion, and reap what came before the ask, which raised none. */
+static int arm_cq(struct wf_verbs_pg *pg)
+{
+	if (ibv_req_notify_cq(pg->cq, 0))
+		return -EIO;
+	return poll_cq(pg);
+}
+
 static int wait_for_work(struct wf_verbs_pg *pg, int timeout_ms)
 {
 	struct epoll_event ev[3];
@@ -506,10 +514,7 @@ static int wait_for_work(struct wf_verbs_pg *pg, int timeout_ms)
 	uint64_t deadline = 0, now;
 	int n;
 
-	if (ibv_req_notify_cq(pg->cq, 0))
-		return -EIO;
-	/* A completion that landed before arming raised no event: look once more. */
-	n = poll_cq(pg);
+	n = arm_cq(pg);
 	if (n)
 		return n;
 	if (has_connecting(pg, &deadline)) {
@@ -612,10 +617,7 @@ int wf_verbs_pg_arm(struct wf_poll_group *p)
 
 	/* Events that woke the caller are taken, so the fd is quiet until new work. */
 	drain_cq_events(pg);
-	if (ibv_req_notify_cq(pg->cq, 0))
-		return -EIO;
-	/* A completion that landed before arming raised no event: look once more. */
-	n = poll_cq(pg);
+	n = arm_cq(pg);
 	if (n < 0)
 		return n;
 	ret = flush_dirty(pg);
