@@ -143,6 +143,27 @@ static void check_fail_and_return(struct wf_bdev **devs)
 	WF_CHECK_EQ(wf_bdev_close(f[1]), 0);
 }
 
+/* @n ram legs of @bs-byte blocks named @prefix0.., each behind a fault device in @f. */
+static void fault_legs_open(const char *prefix, int n, uint32_t bs, struct wf_bdev **devs,
+			    struct wf_bdev **f)
+{
+	char name[16];
+
+	for (int i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "%s%d", prefix, i);
+		WF_CHECK_EQ(wf_bdev_ram_create(&devs[i], name, LEG_SIZE, bs, &log_), 0);
+		WF_CHECK_EQ(wf_bdev_fault_create(&f[i], name, devs[i], 64, &log_), 0);
+	}
+}
+
+static void fault_legs_close(int n, struct wf_bdev **devs, struct wf_bdev **f)
+{
+	for (int i = 0; i < n; i++) {
+		WF_CHECK_EQ(wf_bdev_close(f[i]), 0);
+		WF_CHECK_EQ(wf_bdev_close(devs[i]), 0);
+	}
+}
+
 /*
  * A write to the chunk being copied, arriving after the copy read its data,
  * must not be overwritten on the returning leg by that older data. Ram legs
@@ -156,10 +177,7 @@ static void check_resync_race(void)
 	uint8_t *w = wf_test_buf(bs), *r = wf_test_buf(bs);
 	struct wf_model m;
 
-	WF_CHECK_EQ(wf_bdev_ram_create(&devs[0], "race0", LEG_SIZE, bs, &log_), 0);
-	WF_CHECK_EQ(wf_bdev_ram_create(&devs[1], "race1", LEG_SIZE, bs, &log_), 0);
-	WF_CHECK_EQ(wf_bdev_fault_create(&f[0], "fault0", devs[0], 64, &log_), 0);
-	WF_CHECK_EQ(wf_bdev_fault_create(&f[1], "fault1", devs[1], 64, &log_), 0);
+	fault_legs_open("race", 2, bs, devs, f);
 	WF_CHECK_EQ(wf_volume_mirror_create(&vol, &c, f, 2), 0);
 	wf_bdev_fault_set(f[1], WF_FAULT_EIO, 0);
 	memset(w, 0x5a, bs);
@@ -180,10 +198,7 @@ static void check_resync_race(void)
 	free(w);
 	free(r);
 	WF_CHECK_EQ(wf_bdev_close(vol), 0);
-	WF_CHECK_EQ(wf_bdev_close(f[0]), 0);
-	WF_CHECK_EQ(wf_bdev_close(f[1]), 0);
-	WF_CHECK_EQ(wf_bdev_close(devs[0]), 0);
-	WF_CHECK_EQ(wf_bdev_close(devs[1]), 0);
+	fault_legs_close(2, devs, f);
 }
 
 /*
@@ -195,13 +210,8 @@ static void check_refuse(void)
 	struct wf_volume_conf c = conf("refuse");
 	struct wf_bdev *devs[3], *f[3], *vol;
 	struct wf_model m;
-	char name[16];
 
-	for (int i = 0; i < 3; i++) {
-		snprintf(name, sizeof(name), "r%d", i);
-		WF_CHECK_EQ(wf_bdev_ram_create(&devs[i], name, LEG_SIZE, 512, &log_), 0);
-		WF_CHECK_EQ(wf_bdev_fault_create(&f[i], name, devs[i], 64, &log_), 0);
-	}
+	fault_legs_open("r", 3, 512, devs, f);
 	WF_CHECK_EQ(wf_volume_mirror_create(&vol, &c, f, 3), 0);
 	wf_model_init(&m, vol, seed_++);
 	leg_fails_and_returns(&m, vol, f[2], 2, WF_FAULT_REFUSE);
@@ -213,10 +223,7 @@ static void check_refuse(void)
 	check_legs_match(&m, &devs[1], 2);
 	wf_model_fini(&m);
 	WF_CHECK_EQ(wf_bdev_close(vol), 0);
-	for (int i = 0; i < 3; i++) {
-		WF_CHECK_EQ(wf_bdev_close(f[i]), 0);
-		WF_CHECK_EQ(wf_bdev_close(devs[i]), 0);
-	}
+	fault_legs_close(3, devs, f);
 }
 
 /* Polls of @vol until leg @leg is healthy. */
@@ -245,13 +252,7 @@ static void check_missed_only(void)
 	uint8_t *w = wf_test_buf(bs), *r = wf_test_buf(bs);
 	struct wf_model m;
 
-	for (int i = 0; i < 2; i++) {
-		char name[16];
-
-		snprintf(name, sizeof(name), "missed%d", i);
-		WF_CHECK_EQ(wf_bdev_ram_create(&devs[i], name, LEG_SIZE, bs, &log_), 0);
-		WF_CHECK_EQ(wf_bdev_fault_create(&f[i], name, devs[i], 64, &log_), 0);
-	}
+	fault_legs_open("missed", 2, bs, devs, f);
 	WF_CHECK_EQ(wf_volume_mirror_create(&vol, &c, f, 2), 0);
 
 	/* Away with nothing missed (reads fail it): healthy at the first poll, nothing copied. */
@@ -290,10 +291,7 @@ static void check_missed_only(void)
 	free(w);
 	free(r);
 	WF_CHECK_EQ(wf_bdev_close(vol), 0);
-	for (int i = 0; i < 2; i++) {
-		WF_CHECK_EQ(wf_bdev_close(f[i]), 0);
-		WF_CHECK_EQ(wf_bdev_close(devs[i]), 0);
-	}
+	fault_legs_close(2, devs, f);
 }
 
 static void check_all(struct wf_bdev **devs)
