@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+#include "spin.h"
+
+/* Below this a budget is not worth a loop: spinning stops altogether. */
+#define SPIN_FLOOR_NS 10000u
+/* A round (one poll and a yield) this long means another task had the CPU. */
+#define SPIN_PREEMPTED_NS 1000000u
+/* After that, sleep only, this long at first, since a retry costs a time slice. */
+#define SPIN_BACKOFF_MIN_NS 5000000u
+#define SPIN_BACKOFF_MAX_NS 1000000000u
+
+uint64_t wf_thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	/* Cannot fail for the calling thread's own clock. */
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void wf_spin_init(struct wf_spin *s, uint32_t max_us)
+{
+	*s = (struct wf_spin){.max_ns = (uint64_t)max_us * 1000u, .cpu_ns = wf_thread_cpu_ns};
+}
+
+/* A long round: did another task have this CPU for a slice since the spin began? */
+static bool lost_cpu(struct wf_spin *s, uint64_t now_ns)
+{
+	uint64_t wall = now_ns - s->start_ns, cpu = s->cpu_ns() - s->start_cpu;
+
+	return wall > cpu && wall - cpu > SPIN_PREEMPTED_NS;
+}
+
+void wf_spin_work(struct wf_spin *s, uint64_t now_ns)
+{
+	uint64_t gap = now_ns - s->last_ns;
+
+	s->round_ns = 0;
+	if (s->last_ns && gap > s->cur_ns && now_ns >= s->resume_ns) {
+		if (gap <= s->max_ns) {
+			/* A spin this long would have caught it: next time, with room to spare. */
+			s->cur_ns = gap * 2 < s->max_ns ? gap * 2 : s->max_ns;
+		} else {
+			/* Nothing spun this long would have: spin less. */
+			s->cur_ns /= 2;
+			if (s->cur_ns < SPIN_FLOOR_NS)
+				s->cur_ns = 0;
+		}
+	}
+	s->last_ns = now_ns;
+}
+
+bool wf_spin_keep(struct wf_spin *s, uint64_t now_ns)
+{
+	bool keep = s->cur_ns && now_ns - s->last_ns < s->cur_ns;
+
+	if (keep && !s->round_ns) {
+		s->start_ns = now_ns;
+		s->start_cpu = s->cpu_ns();
+	} else if (keep && now_ns - s->round_ns > SPIN_PREEMPTED_NS && lost_cpu(s, now_ns)) {
+		/* Soon after the last pause: the CPU is still shared, pause longer. */
+		if (s->preemptions && now_ns - s->preempt_ns < 10 * s->backoff_ns)
+			s->backoff_ns = s->backoff_ns * 2 < SPIN_BACKOFF_MAX_NS
+					    ? s->backoff_ns * 2
+					    : SPIN_BACKOFF_MAX_NS;
+		else
+			s->backoff_ns = SPIN_BACKOFF_MIN_NS;
+		s->cur_ns = 0;
+		s->preempt_ns = now_ns;
+		s->resume_ns = now_ns + s->backoff_ns;
+		s->preemptions++;
+		keep = false;
+	}
+	s->round_ns = keep ? now_ns : 0;
+	return keep;
+}

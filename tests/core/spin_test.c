@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: MIT */
+/* The adaptive spin budget: how it grows, caps, shrinks and turns off. */
+#include "core/spin.h"
+#include "tests/lib/check.h"
+
+#define US 1000ull
+#define T0 (1000000 * US) /* any start: the clock's zero is not special */
+
+/* The thread's CPU clock as the tests want it: by default it stands still, as if preempted. */
+static uint64_t fake_cpu;
+
+static uint64_t fake_cpu_ns(void)
+{
+	return fake_cpu;
+}
+
+static void init(struct wf_spin *s, uint32_t max_us)
+{
+	wf_spin_init(s, max_us);
+	WF_CHECK(s->cpu_ns == wf_thread_cpu_ns);
+	s->cpu_ns = fake_cpu_ns;
+}
+
+static void off_when_capped_at_zero(void)
+{
+	struct wf_spin s;
+
+	init(&s, 0);
+	wf_spin_work(&s, T0);
+	wf_spin_work(&s, T0 + 100 * US);
+	WF_CHECK(!wf_spin_keep(&s, T0 + 100 * US));
+	WF_CHECK_EQ(s.cur_ns, 0);
+}
+
+/* Nothing is known before the second piece of work. */
+static void first_work_learns_nothing(void)
+{
+	struct wf_spin s;
+
+	init(&s, 5000);
+	WF_CHECK(!wf_spin_keep(&s, T0));
+	wf_spin_work(&s, T0);
+	WF_CHECK_EQ(s.cur_ns, 0);
+	WF_CHECK(!wf_spin_keep(&s, T0 + 1));
+}
+
+/* A missed gap under the cap: next time, spin for twice that gap. */
+static void grows_to_twice_a_missed_gap(void)
+{
+	struct wf_spin s;
+
+	init(&s, 5000);
+	wf_spin_work(&s, T0);
+	wf_spin_work(&s, T0 + 300 * US);
+	WF_CHECK_EQ(s.cur_ns, 600 * US);
+	WF_CHECK(wf_spin_keep(&s, T0 + 300 * US + 599 * US));
+	WF_CHECK(!wf_spin_keep(&s, T0 + 300 * US + 600 * US));
+	/* A gap the spin caught teaches nothing. */
+	wf_spin_work(&s, T0 + 800 * US);
+	WF_CHECK_EQ(s.cur_ns, 600 * US);
+	/* Doubling stops at the cap. */
+	wf_spin_work(&s, T0 + 800 * US + 4000 * US);
+	WF_CHECK_EQ(s.cur_ns, 5000 * US);
+}
+
+/* Gaps past the cap halve the budget, and below the floor it stops. */
+static void shrinks_and_stops_when_idle(void)
+{
+	struct wf_spin s;
+	uint64_t t = T0;
+	int rounds = 0;
+
+	init(&s, 1000);
+	wf_spin_work(&s, t);
+	wf_spin_work(&s, t += 500 * US);
+	WF_CHECK_EQ(s.cur_ns, 1000 * US);
+	wf_spin_work(&s, t += 20000 * US);
+	WF_CHECK_EQ(s.cur_ns, 500 * US);
+	while (s.cur_ns && rounds++ < 64)
+		wf_spin_work(&s, t += 20000 * US);
+	WF_CHECK_EQ(s.cur_ns, 0);
+	WF_CHECK(rounds <= 7); /* 500 us halves below 10 us in six steps */
+	WF_CHECK(!wf_spin_keep(&s, t + 1));
+	/* One short gap brings it back. */
+	wf_spin_work(&s, t += 200 * US);
+	WF_CHECK_EQ(s.cur_ns, 400 * US);
+}
+
+/* A round that took longer than a time slice: the CPU is contended, so stop and stay stopped. */
+static void backs_off_when_preempted(void)
+{
+	struct wf_spin s;
+	uint64_t t = T0;
+
+	init(&s, 5000);
+	wf_spin_work(&s, t);
+	wf_spin_work(&s, t += 1000 * US);
+	WF_CHECK_EQ(s.cur_ns, 2000 * US);
+	WF_CHECK(wf_spin_keep(&s, t += 10 * US));
+	WF_CHECK(wf_spin_keep(&s, t += 900 * US)); /* slow, but not a lost slice */
+	WF_CHECK(!wf_spin_keep(&s, t += 1001 * US));
+	WF_CHECK_EQ(s.cur_ns, 0);
+	WF_CHECK_EQ(s.preemptions, 1);
+	/* Short gaps teach nothing for the next 5 ms... */
+	wf_spin_work(&s, t += 100 * US);
+	wf_spin_work(&s, t += 300 * US);
+	WF_CHECK_EQ(s.cur_ns, 0);
+	/* ...then they do again. */
+	t += 6000 * US;
+	wf_spin_work(&s, t);
+	wf_spin_work(&s, t += 300 * US);
+	WF_CHECK_EQ(s.cur_ns, 600 * US);
+}
+
+/* Preemptions that keep coming: each pause doubles, up to a second; a quiet spell resets it. */
+static void backoff_doubles_while_contended(void)
+{
+	struct wf_spin s;
+	uint64_t t = T0, want = 5000 * US;
+
+	init(&s, 5000);
+	wf_spin_work(&s, t);
+	for (int i = 0; i < 12; i++) {
+		t = s.resume_ns > t ? s.resume_ns : t;
+		wf_spin_work(&s, t);
+		wf_spin_work(&s, t += 1000 * US); /* budget: 2 ms */
+		WF_CHECK(wf_spin_keep(&s, t += 10 * US));
+		WF_CHECK(!wf_spin_keep(&s, t += 1500 * US));
+		WF_CHECK_EQ(s.resume_ns - t, want);
+		want = want * 2 < 1000000 * US ? want * 2 : 1000000 * US;
+	}
+	WF_CHECK_EQ(s.backoff_ns, 1000000 * US);
+	/* Ten pauses' worth of quiet: the next preemption is a lone one again. */
+	t = s.resume_ns + 10 * 1000000 * US;
+	wf_spin_work(&s, t);
+	wf_spin_work(&s, t += 1000 * US);
+	WF_CHECK(wf_spin_keep(&s, t += 10 * US));
+	WF_CHECK(!wf_spin_keep(&s, t += 1500 * US));
+	WF_CHECK_EQ(s.backoff_ns, 5000 * US);
+}
+
+/* A poll that slept and woke with nothing is not a spin round that lost its CPU. */
+static void sleep_between_rounds_is_not_preemption(void)
+{
+	struct wf_spin s;
+	uint64_t t = T0;
+
+	init(&s, 5000);
+	wf_spin_work(&s, t);
+	wf_spin_work(&s, t += 1000 * US);
+	WF_CHECK(wf_spin_keep(&s, t += 10 * US));
+	WF_CHECK(!wf_spin_keep(&s, t += 2000 * US)); /* budget spent: the loop sleeps */
+	WF_CHECK(!wf_spin_keep(&s, t += 5000 * US)); /* woke from a timeout */
+	WF_CHECK_EQ(s.preemptions, 0);
+	WF_CHECK_EQ(s.cur_ns, 2000 * US);
+	wf_spin_work(&s, t += 10 * US);
+	WF_CHECK(wf_spin_keep(&s, t += 10 * US));
+	WF_CHECK_EQ(s.preemptions, 0);
+}
+
+/*
+ * A long round while the thread's CPU clock ran on: the time went to the
+ * thread (or to a hypervisor that stole the vCPU), not to another task.
+ */
+static void long_round_on_cpu_is_not_preemption(void)
+{
+	struct wf_spin s;
+	uint64_t t = T0;
+
+	init(&s, 5000);
+	wf_spin_work(&s, t);
+	wf_spin_work(&s, t += 1000 * US);
+	fake_cpu = 7 * US;
+	WF_CHECK(wf_spin_keep(&s, t += 10 * US));
+	fake_cpu += 1500 * US;
+	WF_CHECK(wf_spin_keep(&s, t += 1500 * US));
+	WF_CHECK_EQ(s.preemptions, 0);
+	/* The same round with the CPU clock standing still: lost. */
+	wf_spin_work(&s, t += 10 * US);
+	WF_CHECK(wf_spin_keep(&s, t += 10 * US));
+	WF_CHECK(!wf_spin_keep(&s, t += 1500 * US));
+	WF_CHECK_EQ(s.preemptions, 1);
+	fake_cpu = 0;
+}
+
+static void clock_moves_forward(void)
+{
+	uint64_t a = wf_now_ns(), b = wf_now_ns();
+
+	WF_CHECK(a > 0 && b >= a);
+}
+
+int main(void)
+{
+	off_when_capped_at_zero();
+	first_work_learns_nothing();
+	grows_to_twice_a_missed_gap();
+	shrinks_and_stops_when_idle();
+	backs_off_when_preempted();
+	backoff_doubles_while_contended();
+	sleep_between_rounds_is_not_preemption();
+	long_round_on_cpu_is_not_preemption();
+	clock_moves_forward();
+	return 0;
+}
