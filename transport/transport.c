@@ -7,6 +7,7 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -206,7 +207,11 @@ void wf_mr_dereg(struct wf_mr *mr)
 
 int wf_poll_group_create(struct wf_transport *t, struct wf_poll_group **out)
 {
-	return t->ops->pg_create(t, out);
+	int rc = t->ops->pg_create(t, out);
+
+	if (!rc)
+		wf_spin_init(&(*out)->spin, t->opts.spin_us);
+	return rc;
 }
 
 void wf_poll_group_destroy(struct wf_poll_group *pg)
@@ -215,9 +220,32 @@ void wf_poll_group_destroy(struct wf_poll_group *pg)
 		pg->transport->ops->pg_destroy(pg);
 }
 
+static int learn(struct wf_poll_group *pg, int n)
+{
+	if (n > 0 && pg->spin.max_ns)
+		wf_spin_work(&pg->spin, wf_now_ns());
+	return n;
+}
+
+/*
+ * A caller that would sleep is waiting for something: within the budget the
+ * gaps between work have earned, poll instead, and save a wake-up through
+ * the kernel. Each round yields, so the softirq that carries soft-RoCE's
+ * packets, or another spinner, still gets this CPU.
+ */
 int wf_poll_group_poll(struct wf_poll_group *pg, int timeout_ms)
 {
-	return pg->transport->ops->pg_poll(pg, timeout_ms);
+	const struct wf_transport_ops *ops = pg->transport->ops;
+	int n;
+
+	while (timeout_ms && wf_spin_keep(&pg->spin, wf_now_ns())) {
+		n = ops->pg_poll(pg, 0);
+		if (n)
+			return learn(pg, n);
+		if (sched_yield())
+			return -errno;
+	}
+	return learn(pg, ops->pg_poll(pg, timeout_ms));
 }
 
 int wf_poll_group_fd(struct wf_poll_group *pg)

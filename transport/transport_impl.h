@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 
+#include "core/spin.h"
 #include "transport/transport.h"
 
 #define wf_container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
@@ -23,6 +24,7 @@ struct wf_transport {
 
 struct wf_poll_group {
 	struct wf_transport *transport;
+	struct wf_spin spin; /* a poll with a timeout spins on this budget first */
 };
 
 struct wf_listener {

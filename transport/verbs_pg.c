@@ -540,29 +540,6 @@ static int wait_for_work(struct wf_verbs_pg *pg, int timeout_ms)
 	return 0;
 }
 
-/*
- * Poll the CQ for up to spin_us before sleeping: a wake-up through the
- * completion channel costs more than a short reply takes to arrive, but
- * spinning for long takes the CPU that rxe's softirq needs.
- */
-static int spin(struct wf_verbs_pg *pg)
-{
-	uint64_t until = wf_verbs_now_ns() + (uint64_t)pg->t->base.opts.spin_us * 1000u;
-	int n;
-
-	if (!pg->t->base.opts.spin_us)
-		return 0;
-	do {
-		n = poll_cq(pg);
-		if (n) {
-			int ret = flush_dirty(pg);
-
-			return n < 0 ? n : ret ? ret : n;
-		}
-	} while (wf_verbs_now_ns() < until);
-	return 0;
-}
-
 int wf_verbs_pg_poll(struct wf_poll_group *p, int timeout_ms)
 {
 	struct wf_verbs_pg *pg = wf_verbs_pg(p);
@@ -591,9 +568,6 @@ int wf_verbs_pg_poll(struct wf_poll_group *p, int timeout_ms)
 	if (ret)
 		return ret;
 	if (n > 0 || timeout_ms == 0)
-		return n;
-	n = spin(pg);
-	if (n)
 		return n;
 
 	ret = wait_for_work(pg, timeout_ms);

@@ -21,12 +21,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "tests/lib/check.h"
 #include "tests/transport/wait.h"
 #include "transport/transport.h"
+#include "transport/transport_impl.h" /* the poll group's spin budget */
 
 #define WAIT_MS	   10000      /* the longest any single step may take */
 #define REGION	   (2u << 20) /* target memory that peers READ and WRITE */
@@ -1533,6 +1535,113 @@ static void case_handoff(struct env *e)
 	free(ho);
 }
 
+/* ---- a poll that would sleep spins instead, within the learned budget ---- */
+
+#define SPIN_ROUNDS 300
+#define SPIN_WARM   50 /* round trips that teach the budget the gap */
+
+struct spin_srv {
+	struct env *e;
+	atomic_bool stop;
+};
+
+/*
+ * The echoing side, on its own thread, so replies come while the client
+ * waits. It looks only every 200 us: an echo is never back before a client
+ * that may not spin has gone to sleep.
+ */
+static void *spin_srv_thread(void *arg)
+{
+	struct spin_srv *ss = arg;
+	const struct timespec pause = {.tv_nsec = 200 * 1000};
+
+	while (!atomic_load(&ss->stop)) {
+		WF_CHECK(wf_poll_group_poll(ss->e->ps, 0) >= 0);
+		nanosleep(&pause, NULL);
+	}
+	return NULL;
+}
+
+/* Sleeps (voluntary context switches) of this thread over @rounds ping-pongs from @pg. */
+static long ping_pong_sleeps(struct cli_ep *c, struct wf_poll_group *pg, struct sender *s,
+			     int rounds)
+{
+	struct rusage ru;
+	long before = 0;
+
+	for (int i = 0; i < rounds; i++) {
+		long want = c->echoes + 1;
+		uint64_t t0 = wf_test_now_ms();
+
+		if (i == SPIN_WARM) {
+			WF_CHECK_EQ(getrusage(RUSAGE_THREAD, &ru), 0);
+			before = ru.ru_nvcsw;
+		}
+		s->done[0] = 0;
+		post_capsules(c, s, 1);
+		while (c->echoes < want || !s->done[0]) {
+			WF_CHECK(wf_poll_group_poll(pg, 1000) >= 0);
+			WF_CHECK(wf_test_now_ms() - t0 < WAIT_MS);
+		}
+	}
+	WF_CHECK_EQ(getrusage(RUSAGE_THREAD, &ru), 0);
+	return ru.ru_nvcsw - before;
+}
+
+/*
+ * A client whose transport may spin waits for its echoes without sleeping
+ * once the budget has learned the round trip; one that may not sleeps for
+ * nearly every echo. Both are measured, so the check cannot pass by luck of
+ * timing on either side.
+ */
+static void case_spin(struct env *e)
+{
+	struct wf_transport_opts o = e->opts;
+	struct sender *s = calloc(1, sizeof(*s));
+	struct spin_srv ss = {.e = e};
+	struct cli_ep *fast, *plain;
+	struct wf_transport *t;
+	long spun, slept;
+	pthread_t th;
+
+	WF_CHECK(s);
+	s->bufs = malloc(256);
+	WF_CHECK(s->bufs);
+	o.spin_us = 1000000; /* a cap no echo on a working machine comes near */
+	WF_CHECK_EQ(wf_transport_create(wf_transport_ops_find(e->kind), &o, &t), 0);
+	WF_CHECK_EQ(wf_poll_group_create(t, &e->extra), 0);
+	fast = cli_start_on(e, e->extra, "spinner", QD, wf_listener_port(e->l), WAIT_MS);
+	WAIT_FOR(e, fast->connected && srv_find(e, "spinner") && srv_find(e, "spinner")->ep);
+	plain = cli_connect(e, "sleeper");
+	/* From here until the join, only the server thread polls the target's group. */
+	WF_CHECK_EQ(pthread_create(&th, NULL, spin_srv_thread, &ss), 0);
+	/* A spin that lost its CPU backs off to sleeping (core/spin.h): measure again. */
+	for (int tries = 0; tries < 5; tries++) {
+		uint64_t preempted = e->extra->spin.preemptions;
+
+		spun = ping_pong_sleeps(fast, e->extra, s, SPIN_ROUNDS);
+		if (e->extra->spin.preemptions == preempted || spun * 4 < SPIN_ROUNDS - SPIN_WARM)
+			break;
+		printf("  the spinning client lost its CPU: measuring again\n");
+	}
+	slept = ping_pong_sleeps(plain, e->pc, s, SPIN_ROUNDS);
+	atomic_store(&ss.stop, true);
+	WF_CHECK_EQ(pthread_join(th, NULL), 0);
+	printf("  %d round trips: %ld sleeps with a spin budget, %ld without\n",
+	       SPIN_ROUNDS - SPIN_WARM, spun, slept);
+	if (spun * 4 >= SPIN_ROUNDS - SPIN_WARM && e->extra->spin.preemptions)
+		printf("  the client lost its CPU on every try: too busy a machine to judge\n");
+	WF_CHECK(spun * 4 < SPIN_ROUNDS - SPIN_WARM);
+	WF_CHECK(slept * 4 > (SPIN_ROUNDS - SPIN_WARM) * 3);
+	cli_close(e, plain);
+	cli_close(e, fast);
+	wf_poll_group_destroy(e->extra);
+	e->extra = NULL;
+	wf_transport_destroy(t);
+	free(s->bufs);
+	free(s);
+}
+
 /* ---- setup ---- */
 
 struct test_case {
@@ -1556,6 +1665,7 @@ static const struct test_case cases[] = {
     {"reentrant", case_reentrant},
     {"cycles", case_cycles},
     {"handoff", case_handoff},
+    {"spin", case_spin},
 };
 
 static void *must_alloc(size_t len)
