@@ -53,6 +53,7 @@ void wf_config_init(struct wf_config *cfg)
 	cfg->small_buffers = 1024;
 	cfg->threads = 1;
 	cfg->keep_alive_timeout = 30;
+	cfg->spin_us = WF_CFG_SPIN_US;
 }
 
 __attribute__((format(printf, 2, 3))) static int fail(struct parse *p, const char *fmt, ...)

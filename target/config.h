@@ -22,6 +22,7 @@
 #define WF_CFG_ALLOWS	  256
 #define WF_CFG_ERR_MAX	  256
 #define WF_CFG_THREADS	  64
+#define WF_CFG_SPIN_US	  5000 /* default spin cap: a few round trips on soft-RoCE */
 #define WF_CFG_SECRET_MIN 16
 #define WF_CFG_SECRET_MAX 128
 
@@ -96,7 +97,8 @@ struct wf_config {
 	uint32_t threads;	  /* poll-group threads, each with its own device stack */
 	/* Seconds a host may send nothing before it is dropped; 0: forever. */
 	uint32_t keep_alive_timeout;
-	uint32_t spin_us; /* poll this long after the last work before sleeping; 0: sleep at once */
+	uint32_t
+	    spin_us; /* most a thread polls after its last work before sleeping (core/spin.h) */
 };
 
 /* Defaults for every setting; lists empty. */

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -20,6 +21,7 @@
 #include "core/bdev_null.h"
 #include "core/bdev_ram.h"
 #include "core/log.h"
+#include "core/spin.h"
 #include "core/volume.h"
 #include "target/target.h"
 #include "target/target_priv.h"
@@ -327,14 +329,6 @@ uint16_t wf_target_port(const struct wf_target *t, uint32_t i)
 	return i < t->cfg->nlisten && t->listeners[i] ? wf_listener_port(t->listeners[i]) : 0;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static uint64_t now_ms(void)
 {
 	struct timespec ts;
@@ -498,13 +492,15 @@ static int flush_all(struct wf_tgt_shard *t)
 static int shard_run(struct wf_tgt_shard *t, int stop_fd)
 {
 	struct epoll_event ev[WF_CFG_LISTENS + 1];
-	uint64_t spin_ns = (uint64_t)t->cfg->spin_us * 1000, last_work_ns = 0;
+	struct wf_spin spin;
+	uint64_t now;
 	int efd, n, rc;
 	bool busy;
 
 	efd = make_epoll(t, stop_fd);
 	if (efd < 0)
 		return efd;
+	wf_spin_init(&spin, t->cfg->spin_us);
 	t->next_reap_ms = now_ms() + REAP_EVERY_MS;
 	for (;;) {
 		rc = poll_once(t, &busy);
@@ -514,11 +510,18 @@ static int shard_run(struct wf_tgt_shard *t, int stop_fd)
 			wf_conn_reap_silent(t);
 			t->next_reap_ms = t->now_ms + REAP_EVERY_MS;
 		}
+		now = wf_now_ns();
+		if (rc)
+			wf_spin_work(&spin, now);
+		/*
+		 * Spinning a while after work saves a wake-up per I/O at low queue
+		 * depth. A spinning thread yields each round, so rxe's softirq and
+		 * other spinners on the same CPU still get it.
+		 */
 		if (rc || busy)
-			last_work_ns = now_ns();
-		/* Spinning a while after work saves a wake-up per I/O at low queue depth. */
-		if (rc || busy || (spin_ns && now_ns() - last_work_ns < spin_ns))
 			n = wait_events(efd, ev, WF_CFG_LISTENS + 1, 0);
+		else if (wf_spin_keep(&spin, now))
+			n = sched_yield() ? -errno : wait_events(efd, ev, WF_CFG_LISTENS + 1, 0);
 		else
 			n = idle_wait(t, efd, ev, WF_CFG_LISTENS + 1);
 		if (n < 0) {
@@ -528,6 +531,9 @@ static int shard_run(struct wf_tgt_shard *t, int stop_fd)
 		if (n > 0 && stop_requested(t, ev, n))
 			break;
 	}
+	if (spin.preemptions)
+		wf_log_info(t->log, "thread %u: spinning lost the CPU to other tasks %llu times",
+			    t->index, (unsigned long long)spin.preemptions);
 	/* From here on only the poll groups wake us; the stop fd stays readable. */
 	if (epoll_ctl(efd, EPOLL_CTL_DEL, stop_fd, NULL)) {
 		rc = -errno;

@@ -60,7 +60,7 @@ static void receive_buffers(void)
 	WF_CHECK_EQ(wf_config_receive_buffers(&cfg), 100);
 }
 
-/* spin_us and secrets: accepted as written. */
+/* spin_us (a default unless set) and secrets: accepted as written. */
 static void spin_and_secrets(void)
 {
 	static const char text[] = BASE_KA "allow h v rw\n"
@@ -71,6 +71,7 @@ static void spin_and_secrets(void)
 	char err[WF_CFG_ERR_MAX] = "";
 
 	wf_config_init(&cfg);
+	WF_CHECK_EQ(cfg.spin_us, WF_CFG_SPIN_US);
 	WF_CHECK_EQ(wf_config_parse(&cfg, text, strlen(text), err, sizeof(err)), 0);
 	WF_CHECK_EQ(cfg.spin_us, 50);
 	WF_CHECK(cfg.auth_required);
