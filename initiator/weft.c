@@ -497,9 +497,9 @@ static int cmd_perf(struct cli *c)
 		if (rc)
 			break;
 		/*
-		 * Every slot is busy: sleep in the poll (the transport spins briefly
-		 * first). A pure spin would starve soft-RoCE, whose work runs in this
-		 * CPU's softirq, and measure the scheduler instead of weft.
+		 * Every slot is busy: wait in the poll, which spins within the
+		 * budget the gaps between completions have earned and yields while
+		 * it does, so soft-RoCE's softirq on this CPU still runs.
 		 */
 		if (active)
 			rc = wf_qp_poll(c->qp, 1) < 0 ? -EIO : 0;
@@ -525,7 +525,7 @@ static void usage(FILE *f)
 		"randrw|rw]\n"
 		"              [--time S] [--ramp S] [--json]\n"
 		"  connection: [--reconnect MS] [--keep-alive MS] [--keep-alive-timeout MS]\n"
-		"              [--spin-us US]   (verbs: spin before sleeping in a poll)\n"
+		"              [--spin-us US]   (most a poll spins before sleeping; 0: never)\n"
 		"              [--no-windows]   (buffer keys outlive their commands)\n");
 }
 

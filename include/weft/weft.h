@@ -44,7 +44,8 @@ struct wf_host_opts {
 	 * keys live as long as their registration (one WR per command less).
 	 */
 	int windows;
-	unsigned spin_us; /* verbs: a poll that would sleep spins this long first; 0: sleep */
+	unsigned
+	    spin_us; /* the most a poll that would sleep spins first (it adapts below); 0: sleep */
 };
 
 /* A cached IDENTIFY. */
@@ -65,7 +66,8 @@ enum wf_io_op {
 	WF_IO_DISCARD,
 };
 
-#define WF_IO_FUA 0x1 /* wf_qp_submit() flag: write through before completing */
+#define WF_SPIN_US_DEFAULT 5000 /* wf_host_opts.spin_us unless set */
+#define WF_IO_FUA	   0x1	/* wf_qp_submit() flag: write through before completing */
 
 /* An I/O finished: @status is 0 or a negative errno. Runs inside wf_qp_poll(). */
 typedef void (*wf_io_cb)(void *arg, int status);
