@@ -22,7 +22,7 @@
 #define WF_CFG_ALLOWS	  256
 #define WF_CFG_ERR_MAX	  256
 #define WF_CFG_THREADS	  64
-#define WF_CFG_SPIN_US	  5000 /* default spin cap: a few round trips on soft-RoCE */
+#define WF_CFG_SPIN_US	  1000 /* default spin cap: longer gaps are cheaper to sleep through */
 #define WF_CFG_SECRET_MIN 16
 #define WF_CFG_SECRET_MAX 128
 

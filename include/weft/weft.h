@@ -66,7 +66,7 @@ enum wf_io_op {
 	WF_IO_DISCARD,
 };
 
-#define WF_SPIN_US_DEFAULT 5000 /* wf_host_opts.spin_us unless set */
+#define WF_SPIN_US_DEFAULT 1000 /* wf_host_opts.spin_us unless set */
 #define WF_IO_FUA	   0x1	/* wf_qp_submit() flag: write through before completing */
 
 /* An I/O finished: @status is 0 or a negative errno. Runs inside wf_qp_poll(). */
