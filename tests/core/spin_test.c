@@ -112,6 +112,16 @@ static void backs_off_when_preempted(void)
 	WF_CHECK_EQ(s.cur_ns, 600 * US);
 }
 
+/* Work at *@t and 1 ms later (a 2 ms budget), then a spin round that lost 1.5 ms to another task.
+ */
+static void lose_cpu(struct wf_spin *s, uint64_t *t)
+{
+	wf_spin_work(s, *t);
+	wf_spin_work(s, *t += 1000 * US);
+	WF_CHECK(wf_spin_keep(s, *t += 10 * US));
+	WF_CHECK(!wf_spin_keep(s, *t += 1500 * US));
+}
+
 /* Preemptions that keep coming: each pause doubles, up to a second; a quiet spell resets it. */
 static void backoff_doubles_while_contended(void)
 {
@@ -122,20 +132,14 @@ static void backoff_doubles_while_contended(void)
 	wf_spin_work(&s, t);
 	for (int i = 0; i < 12; i++) {
 		t = s.resume_ns > t ? s.resume_ns : t;
-		wf_spin_work(&s, t);
-		wf_spin_work(&s, t += 1000 * US); /* budget: 2 ms */
-		WF_CHECK(wf_spin_keep(&s, t += 10 * US));
-		WF_CHECK(!wf_spin_keep(&s, t += 1500 * US));
+		lose_cpu(&s, &t);
 		WF_CHECK_EQ(s.resume_ns - t, want);
 		want = want * 2 < 1000000 * US ? want * 2 : 1000000 * US;
 	}
 	WF_CHECK_EQ(s.backoff_ns, 1000000 * US);
 	/* Ten pauses' worth of quiet: the next preemption is a lone one again. */
 	t = s.resume_ns + 10 * 1000000 * US;
-	wf_spin_work(&s, t);
-	wf_spin_work(&s, t += 1000 * US);
-	WF_CHECK(wf_spin_keep(&s, t += 10 * US));
-	WF_CHECK(!wf_spin_keep(&s, t += 1500 * US));
+	lose_cpu(&s, &t);
 	WF_CHECK_EQ(s.backoff_ns, 5000 * US);
 }
 
