@@ -97,8 +97,8 @@ struct wf_config {
 	uint32_t threads;	  /* poll-group threads, each with its own device stack */
 	/* Seconds a host may send nothing before it is dropped; 0: forever. */
 	uint32_t keep_alive_timeout;
-	uint32_t
-	    spin_us; /* most a thread polls after its last work before sleeping (core/spin.h) */
+	/* The most a thread polls after its last work before sleeping (core/spin.h). */
+	uint32_t spin_us;
 };
 
 /* Defaults for every setting; lists empty. */

@@ -70,10 +70,10 @@ struct wf_transport_opts {
 	uint32_t capsule_size;	  /* largest capsule; receive buffers are this big */
 	uint32_t max_queue_depth; /* most outstanding capsules a peer may have per endpoint */
 	uint32_t srq_depth;	  /* receive buffers shared by one poll group's endpoints */
-	uint32_t spin_us;   /* most a poll with a timeout spins before sleeping (core/spin.h) */
-	int numa_node;	    /* -1: the device's own node */
-	const char *device; /* verbs: device name, NULL for the first; tcp: unused */
-	struct wf_log *log; /* may be NULL */
+	uint32_t spin_us;	  /* cap on a waiting poll's spin (core/spin.h) */
+	int numa_node;		  /* -1: the device's own node */
+	const char *device;	  /* verbs: device name, NULL for the first; tcp: unused */
+	struct wf_log *log;	  /* may be NULL */
 };
 
 /* Access a registration grants to peers; local access is always granted. */

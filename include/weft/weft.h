@@ -44,8 +44,11 @@ struct wf_host_opts {
 	 * keys live as long as their registration (one WR per command less).
 	 */
 	int windows;
-	unsigned
-	    spin_us; /* the most a poll that would sleep spins first (it adapts below); 0: sleep */
+	/*
+	 * The most a poll that would sleep spins first; below it the budget
+	 * adapts to the gaps between completions (0: sleep at once).
+	 */
+	unsigned spin_us;
 };
 
 /* A cached IDENTIFY. */
