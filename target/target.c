@@ -510,8 +510,9 @@ static int shard_run(struct wf_tgt_shard *t, int stop_fd)
 			wf_conn_reap_silent(t);
 			t->next_reap_ms = t->now_ms + REAP_EVERY_MS;
 		}
-		now = wf_now_ns();
-		if (rc)
+		/* A thread that may not spin reads no clock for it. */
+		now = spin.max_ns ? wf_now_ns() : 0;
+		if (rc && spin.max_ns)
 			wf_spin_work(&spin, now);
 		/*
 		 * Spinning a while after work saves a wake-up per I/O at low queue

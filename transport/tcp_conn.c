@@ -168,7 +168,7 @@ static void accept_one(struct wf_tcp_listener *l, int fd)
 	ep->passive = true;
 	ep->listener = l;
 	ep->state = WF_TCP_EP_HELLO;
-	ep->deadline = wf_tcp_now_ns() + (uint64_t)WF_TCP_HELLO_TIMEOUT_MS * 1000000u;
+	ep->deadline = wf_now_ns() + (uint64_t)WF_TCP_HELLO_TIMEOUT_MS * 1000000u;
 	pg->nhello++;
 }
 
@@ -187,14 +187,14 @@ static void pause_listener(struct wf_tcp_listener *l, int err)
 		wf_log_err(pg->log, "tcp: cannot pause listener: %s", strerror(errno));
 		return;
 	}
-	l->resume_at = wf_tcp_now_ns() + ACCEPT_PAUSE_MS * 1000000ull;
+	l->resume_at = wf_now_ns() + ACCEPT_PAUSE_MS * 1000000ull;
 	pg->npaused++;
 }
 
 int wf_tcp_listeners_resume(struct wf_tcp_pg *pg)
 {
 	struct epoll_event ev = {.events = EPOLLIN};
-	uint64_t now = wf_tcp_now_ns(), next = UINT64_MAX;
+	uint64_t now = wf_now_ns(), next = UINT64_MAX;
 	struct wf_tcp_node *n;
 
 	if (!pg->npaused)
@@ -261,7 +261,7 @@ int wf_tcp_connect(struct wf_poll_group *base, const char *addr, uint16_t port, 
 	}
 	ep->announced = true;
 	ep->state = WF_TCP_EP_CONNECTING;
-	ep->deadline = wf_tcp_now_ns() + (uint64_t)timeout_ms * 1000000u;
+	ep->deadline = wf_now_ns() + (uint64_t)timeout_ms * 1000000u;
 	pg->nhello++;
 	/* The caller fills ep->params after we return: CONNECT goes out from poll. */
 	if (connect(fd, (struct sockaddr *)&ss, len) == 0) {

@@ -372,7 +372,7 @@ void wf_tcp_close_with(struct wf_tcp_ep *ep, int status, uint8_t type, uint64_t 
 	ep->closing_from = ep->state;
 	ep->state = WF_TCP_EP_CLOSING;
 	ep->closing_status = status;
-	ep->deadline = wf_tcp_now_ns() + WF_TCP_CLOSE_TIMEOUT_MS * 1000000ull;
+	ep->deadline = wf_now_ns() + WF_TCP_CLOSE_TIMEOUT_MS * 1000000ull;
 	pdu_fill(&ep->last, type, 0, len, tag, 0, 0, arg);
 	if (len)
 		memcpy(&ep->last_data, data, len);

@@ -20,14 +20,6 @@
 
 #define POLL_EVENTS 64
 
-uint64_t wf_tcp_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 void wf_tcp_pg_kick(struct wf_tcp_pg *pg)
 {
 	uint64_t one = 1;
@@ -301,7 +293,7 @@ static int run_pending(struct wf_tcp_pg *pg)
 /* Time out late handshakes and closes; the ms until the next deadline, or -1 for none. */
 static int expire_handshakes(struct wf_tcp_pg *pg)
 {
-	uint64_t now = wf_tcp_now_ns(), next = UINT64_MAX;
+	uint64_t now = wf_now_ns(), next = UINT64_MAX;
 	struct wf_tcp_node *n;
 
 	if (!pg->nhello)

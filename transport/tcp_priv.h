@@ -280,9 +280,6 @@ void wf_tcp_mr_unlock(struct wf_tcp_transport *t);
 
 /* tcp_pg.c */
 
-/* Monotonic time in ns, for handshake deadlines. */
-uint64_t wf_tcp_now_ns(void);
-
 /* Make the poll group's fd readable so the next poll runs queued work. */
 void wf_tcp_pg_kick(struct wf_tcp_pg *pg);
 

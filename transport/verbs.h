@@ -186,9 +186,6 @@ static inline struct wf_log *wf_verbs_log(struct wf_verbs_pg *pg)
 	return pg->t->base.opts.log;
 }
 
-/* Monotonic time in ns, for connect deadlines. */
-uint64_t wf_verbs_now_ns(void);
-
 /* verbs_ep.c */
 
 /* A new endpoint of @pg for @id (NULL on the active side until resolved). */

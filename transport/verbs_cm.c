@@ -127,7 +127,7 @@ int wf_verbs_connect(struct wf_poll_group *p, const char *addr, uint16_t port, i
 		ret = -errno;
 		goto err;
 	}
-	ep->deadline_ns = wf_verbs_now_ns() + (uint64_t)timeout_ms * 1000000u;
+	ep->deadline_ns = wf_now_ns() + (uint64_t)timeout_ms * 1000000u;
 	if (rdma_resolve_addr(ep->id, NULL, (struct sockaddr *)&ss, timeout_ms)) {
 		ret = -errno;
 		goto err;
@@ -144,7 +144,7 @@ err:
 
 static int remaining_ms(struct wf_verbs_ep *ep)
 {
-	uint64_t now = wf_verbs_now_ns();
+	uint64_t now = wf_now_ns();
 
 	return ep->deadline_ns > now ? (int)((ep->deadline_ns - now) / 1000000u) + 1 : 1;
 }

@@ -14,14 +14,6 @@
 
 #include "core/log.h"
 
-uint64_t wf_verbs_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* The NUMA node a device hangs off, or -1 (soft devices have none). */
 static int device_numa_node(struct ibv_context *verbs)
 {

@@ -518,7 +518,7 @@ static int wait_for_work(struct wf_verbs_pg *pg, int timeout_ms)
 	if (n)
 		return n;
 	if (has_connecting(pg, &deadline)) {
-		now = wf_verbs_now_ns();
+		now = wf_now_ns();
 		int until = deadline > now ? (int)((deadline - now) / 1000000u) + 1 : 0;
 
 		if (timeout_ms < 0 || until < timeout_ms)
@@ -562,7 +562,7 @@ int wf_verbs_pg_poll(struct wf_poll_group *p, int timeout_ms)
 	if (++pg->polls_since_cm >= WF_VERBS_CM_INTERVAL) {
 		pg->polls_since_cm = 0;
 		n += cm_round(pg);
-		n += wf_verbs_cm_expire(pg, wf_verbs_now_ns());
+		n += wf_verbs_cm_expire(pg, wf_now_ns());
 	}
 	ret = flush_dirty(pg);
 	if (ret)
@@ -579,7 +579,7 @@ int wf_verbs_pg_poll(struct wf_poll_group *p, int timeout_ms)
 		n += cm_round(pg);
 	}
 	n += poll_cq(pg);
-	n += wf_verbs_cm_expire(pg, wf_verbs_now_ns());
+	n += wf_verbs_cm_expire(pg, wf_now_ns());
 	ret = flush_dirty(pg);
 	return ret ? ret : n;
 }
@@ -606,7 +606,7 @@ int wf_verbs_pg_fd(struct wf_poll_group *p)
 void wf_verbs_pg_destroy(struct wf_poll_group *p)
 {
 	struct wf_verbs_pg *pg = wf_verbs_pg(p);
-	uint64_t give_up = wf_verbs_now_ns() + 5000000000ull;
+	uint64_t give_up = wf_now_ns() + 5000000000ull;
 
 	while (pg->nlisteners)
 		wf_verbs_listener_close(&pg->listeners[0]->base);
@@ -615,7 +615,7 @@ void wf_verbs_pg_destroy(struct wf_poll_group *p)
 	for (struct wf_verbs_ep *ep = pg->eps; ep; ep = ep->next)
 		wf_verbs_ep_fail(ep, -ECONNRESET);
 	/* Let the drains complete so every handler runs and every QP is freed. */
-	while (pg->eps && wf_verbs_now_ns() < give_up)
+	while (pg->eps && wf_now_ns() < give_up)
 		if (wf_verbs_pg_poll(p, 100) < 0)
 			break;
 	if (pg->eps)
