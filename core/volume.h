@@ -60,7 +60,9 @@ enum wf_mirror_leg_state {
  * reads rotate across healthy legs and retry on another leg if one fails. A
  * leg that fails any request is marked degraded and the volume keeps serving.
  * The legs must hold the same data at creation (fresh zeroed devices, or a
- * mirror being reopened): nothing here compares them.
+ * mirror being reopened): nothing here compares them. A reopened mirror
+ * learns which legs fell behind before the restart from its journal's
+ * record, through wf_volume_mirror_leg_stale().
  */
 int wf_volume_mirror_create(struct wf_bdev **out, const struct wf_volume_conf *conf,
 			    struct wf_bdev *const *legs, uint32_t n);
@@ -75,6 +77,29 @@ int wf_volume_mirror_leg_return(struct wf_bdev *mirror, uint32_t leg);
 
 /* As wf_volume_mirror_leg_return(), for a leg whose contents are new or unknown: copy it all. */
 int wf_volume_mirror_leg_replace(struct wf_bdev *mirror, uint32_t leg);
+
+/*
+ * The legs that lack writes changed: bit i of @stale is set while leg i is
+ * degraded or resyncing. Runs inside the mirror's submit or poll, before any
+ * request that left a leg behind completes, so a record made here is on disk
+ * before a host sees that write acknowledged. A nonzero return is logged.
+ */
+typedef int (*wf_mirror_journal_fn)(void *arg, uint32_t stale);
+
+/*
+ * Have @journal told of every change to which legs are stale, so a restarted
+ * target knows which legs not to read (NULL: nobody is told). -EINVAL for a
+ * non-mirror.
+ */
+int wf_volume_mirror_set_journal(struct wf_bdev *mirror, wf_mirror_journal_fn journal, void *arg);
+
+/*
+ * Mark leg @leg degraded without a failure, before any I/O: a record from
+ * before a restart says it lacks writes. Its contents are then unknown, so it
+ * comes back through wf_volume_mirror_leg_replace(). -EINVAL for a bad leg or
+ * a non-mirror, -EIO if no healthy leg would be left.
+ */
+int wf_volume_mirror_leg_stale(struct wf_bdev *mirror, uint32_t leg);
 
 /* Where leg @leg (< its leg count) of @mirror (a mirror volume) stands; tests and tools watch it.
  */

@@ -49,6 +49,8 @@ struct mirror {
 	struct wf_bdev_io_queue held;	 /* overlapping the fence */
 	struct wf_bdev_io_queue stalled; /* a leg's queue was full */
 	struct resync rs;
+	wf_mirror_journal_fn journal;
+	void *journal_arg;
 };
 
 /* Per request: legs that acknowledged, and legs not yet sent to (writes) or tried (reads). */
@@ -66,13 +68,46 @@ static uint32_t leg_of(const struct mirror *m, const struct wf_bdev *leg)
 	return i;
 }
 
+static uint32_t stale_legs(const struct mirror *m)
+{
+	uint32_t stale = 0;
+
+	for (uint32_t i = 0; i < m->vol.nsrcs; i++)
+		if (m->state[i] != WF_MIRROR_HEALTHY)
+			stale |= 1u << i;
+	return stale;
+}
+
+/*
+ * Tell the journal, synchronously: the callers run before the requests that
+ * caused the change complete, which is what makes the record durable in time.
+ */
+static void journal(struct mirror *m)
+{
+	int rc;
+
+	if (!m->journal)
+		return;
+	rc = m->journal(m->journal_arg, stale_legs(m));
+	if (rc)
+		wf_log_err(m->vol.bdev.log,
+			   "%s: recording stale legs %#x failed: %s; after a restart they may be "
+			   "read as if current",
+			   m->vol.name, stale_legs(m), strerror(-rc));
+}
+
 static void leg_fail(struct mirror *m, uint32_t leg, int status)
 {
-	if (m->state[leg] == WF_MIRROR_DEGRADED)
+	enum wf_mirror_leg_state was = m->state[leg];
+
+	if (was == WF_MIRROR_DEGRADED)
 		return;
 	m->state[leg] = WF_MIRROR_DEGRADED;
 	wf_log_warn(m->vol.bdev.log, "%s: leg %u (%s) failed: %s; volume degraded", m->vol.name,
 		    leg, m->vol.srcs[leg]->name, strerror(-status));
+	/* A resyncing leg was already recorded as stale. */
+	if (was == WF_MIRROR_HEALTHY)
+		journal(m);
 }
 
 /* Leg @leg lacks [off, off + len): its chunks are copied when it returns. */
@@ -450,6 +485,7 @@ static void resync_next(struct mirror *m)
 		m->state[m->rs.leg] = WF_MIRROR_HEALTHY;
 		wf_log_info(m->vol.bdev.log, "%s: leg %u (%s) resynchronised", m->vol.name,
 			    m->rs.leg, m->vol.srcs[m->rs.leg]->name);
+		journal(m);
 		return;
 	}
 	m->rs.len = size - m->rs.off < MIRROR_RESYNC_SIZE ? size - m->rs.off : MIRROR_RESYNC_SIZE;
@@ -594,6 +630,33 @@ int wf_volume_mirror_leg_return(struct wf_bdev *bdev, uint32_t leg)
 int wf_volume_mirror_leg_replace(struct wf_bdev *bdev, uint32_t leg)
 {
 	return leg_resync(bdev, leg, true);
+}
+
+int wf_volume_mirror_set_journal(struct wf_bdev *bdev, wf_mirror_journal_fn fn, void *arg)
+{
+	struct mirror *m = bdev->ctx;
+
+	if (bdev->ops != &mirror_ops)
+		return -EINVAL;
+	m->journal = fn;
+	m->journal_arg = arg;
+	return 0;
+}
+
+int wf_volume_mirror_leg_stale(struct wf_bdev *bdev, uint32_t leg)
+{
+	struct mirror *m = bdev->ctx;
+	uint32_t healthy = 0;
+
+	if (bdev->ops != &mirror_ops || leg >= m->vol.nsrcs)
+		return -EINVAL;
+	for (uint32_t i = 0; i < m->vol.nsrcs; i++)
+		healthy += i != leg && m->state[i] == WF_MIRROR_HEALTHY;
+	if (!healthy)
+		return -EIO;
+	m->state[leg] = WF_MIRROR_DEGRADED;
+	mark_missed(m, leg, 0, m->vol.geo.size);
+	return 0;
 }
 
 enum wf_mirror_leg_state wf_volume_mirror_leg_state(struct wf_bdev *bdev, uint32_t leg)
