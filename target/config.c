@@ -381,6 +381,16 @@ static int do_spin_us(struct parse *p)
 	return parse_u32(p, "spin_us", p->tok[1], 0, 1000000, &p->cfg->spin_us);
 }
 
+static int do_state_dir(struct parse *p)
+{
+	if (strlen(p->tok[1]) + WF_CFG_NAME_MAX + 8 >= sizeof(p->cfg->state_dir) ||
+	    p->tok[1][0] != '/')
+		return fail(p, "state_dir wants an absolute path under %zu bytes",
+			    sizeof(p->cfg->state_dir) - WF_CFG_NAME_MAX - 8);
+	snprintf(p->cfg->state_dir, sizeof(p->cfg->state_dir), "%s", p->tok[1]);
+	return 0;
+}
+
 static int do_keep_alive_timeout(struct parse *p)
 {
 	return parse_u32(p, "keep_alive_timeout", p->tok[1], 0, 3600, &p->cfg->keep_alive_timeout);
@@ -403,6 +413,7 @@ static const struct directive directives[] = {
     {"threads", 1, 1, do_threads},
     {"keep_alive_timeout", 1, 1, do_keep_alive_timeout},
     {"spin_us", 1, 1, do_spin_us},
+    {"state_dir", 1, 1, do_state_dir},
 };
 
 static int split(struct parse *p, char *s)

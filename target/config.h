@@ -99,6 +99,8 @@ struct wf_config {
 	uint32_t keep_alive_timeout;
 	/* The most a thread polls after its last work before sleeping (core/spin.h). */
 	uint32_t spin_us;
+	/* Where mirrors record which legs lack writes, across restarts; "": nowhere. */
+	char state_dir[WF_CFG_PATH_MAX];
 };
 
 /* Defaults for every setting; lists empty. */

@@ -60,13 +60,14 @@ static void receive_buffers(void)
 	WF_CHECK_EQ(wf_config_receive_buffers(&cfg), 100);
 }
 
-/* spin_us (a default unless set) and secrets: accepted as written. */
+/* spin_us (a default unless set), state_dir and secrets: accepted as written. */
 static void spin_and_secrets(void)
 {
 	static const char text[] = BASE_KA "allow h v rw\n"
 					   "secret h 0123456789abcdef\n"
 					   "auth required\n"
-					   "spin_us 50\n";
+					   "spin_us 50\n"
+					   "state_dir /var/lib/weft\n";
 	struct wf_config cfg;
 	char err[WF_CFG_ERR_MAX] = "";
 
@@ -74,6 +75,7 @@ static void spin_and_secrets(void)
 	WF_CHECK_EQ(cfg.spin_us, WF_CFG_SPIN_US);
 	WF_CHECK_EQ(wf_config_parse(&cfg, text, strlen(text), err, sizeof(err)), 0);
 	WF_CHECK_EQ(cfg.spin_us, 50);
+	WF_CHECK(strcmp(cfg.state_dir, "/var/lib/weft") == 0);
 	WF_CHECK(cfg.auth_required);
 	WF_CHECK(wf_config_secret(&cfg, "h") != NULL);
 	WF_CHECK_EQ(wf_config_secret(&cfg, "h")->len, 16);
@@ -148,6 +150,7 @@ int main(void)
 	refused(BASE_KA "auth sometimes\n",
 		"line 4: auth 'sometimes' is neither required nor optional");
 	refused(BASE_KA "spin_us 2000000\n", "line 4: spin_us '2000000'");
+	refused(BASE_KA "state_dir relative/dir\n", "line 4: state_dir wants an absolute path");
 	refused(BASE "volume v1 linear d9\n", "line 3: unknown device 'd9'");
 	refused(BASE "volume v1 linear d0\nallow h v2 rw\n", "line 4: unknown volume 'v2'");
 	refused(BASE "volume v1 linear d0\nallow h v1 rx\n", "line 4: access 'rx'");

@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A mirror's record of which legs lack writes, kept in a small file under
+ * state_dir so that a restarted weftd reads none of them as current. The
+ * mirror calls the journal before it acknowledges a write a leg missed, so
+ * the record is replaced synchronously: a new file, fsync, rename over the
+ * old one, fsync of the directory. A crash leaves the old record or the new
+ * one, never a mix.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/volume.h"
+#include "target/target_priv.h"
+
+#define RECORD_MAX 64
+
+int wf_tgt_mirror_state_read(const char *path, uint32_t *stale)
+{
+	char buf[RECORD_MAX + 1], *end;
+	unsigned long v;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	*stale = 0;
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno; /* no record: no leg ever fell behind */
+	n = read(fd, buf, RECORD_MAX);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	if (strncmp(buf, "stale ", 6))
+		return -EBADMSG;
+	errno = 0;
+	v = strtoul(buf + 6, &end, 0);
+	if (errno || end == buf + 6 || strcmp(end, "\n") || v > UINT32_MAX)
+		return -EBADMSG;
+	*stale = (uint32_t)v;
+	return 0;
+}
+
+static int fsync_dir(const char *path)
+{
+	char dir[WF_CFG_PATH_MAX];
+	char *slash;
+	int fd, rc = 0;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (!slash)
+		return -EINVAL;
+	*(slash == dir ? slash + 1 : slash) = '\0';
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd))
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+int wf_tgt_mirror_state_write(const char *path, uint32_t stale)
+{
+	char tmp[WF_CFG_PATH_MAX + 8], rec[RECORD_MAX];
+	int len = snprintf(rec, sizeof(rec), "stale %#x\n", stale);
+	int fd, rc = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, rec, (size_t)len) != len)
+		rc = errno ? -errno : -EIO;
+	if (!rc && fsync(fd))
+		rc = -errno;
+	if (close(fd) && !rc)
+		rc = -errno;
+	if (!rc && rename(tmp, path))
+		rc = -errno;
+	if (rc) {
+		unlink(tmp);
+		return rc;
+	}
+	return fsync_dir(path);
+}
+
+static int journal(void *arg, uint32_t stale)
+{
+	struct wf_tgt_volume *v = arg;
+
+	return wf_tgt_mirror_state_write(v->state_path, stale);
+}
+
+int wf_tgt_mirror_state_open(struct wf_tgt_volume *v, const char *dir, struct wf_log *log)
+{
+	uint32_t stale, nlegs = v->nlegs, leg;
+	int rc;
+
+	if (!dir[0]) {
+		wf_log_warn(log,
+			    "mirror %s: no state_dir, so which legs fell behind is forgotten at a "
+			    "restart, and a stale leg would then be read as current",
+			    v->name);
+		return 0;
+	}
+	snprintf(v->state_path, sizeof(v->state_path), "%s/%s.mirror", dir, v->name);
+	rc = wf_tgt_mirror_state_read(v->state_path, &stale);
+	if (rc) {
+		wf_log_err(log, "mirror %s: record %s unreadable: %s", v->name, v->state_path,
+			   strerror(-rc));
+		return rc;
+	}
+	if (stale >> nlegs || stale == (1u << nlegs) - 1) {
+		wf_log_err(log, "mirror %s: record %s marks legs %#x stale, of %u", v->name,
+			   v->state_path, stale, nlegs);
+		return -EBADMSG;
+	}
+	for (leg = 0; leg < nlegs; leg++) {
+		if (!(stale & (1u << leg)))
+			continue;
+		rc = wf_volume_mirror_leg_stale(v->bdev, leg);
+		if (rc)
+			return rc;
+		wf_log_warn(log, "mirror %s: leg %u fell behind before the restart", v->name, leg);
+	}
+	rc = wf_volume_mirror_set_journal(v->bdev, journal, v);
+	if (rc || !stale)
+		return rc;
+	/* One leg resyncs at a time; others stay degraded until the next restart. */
+	return wf_volume_mirror_leg_replace(v->bdev, (uint32_t)__builtin_ctz(stale));
+}
