@@ -47,7 +47,7 @@ int wf_tgt_mirror_state_read(const char *path, uint32_t *stale)
 
 static int fsync_dir(const char *path)
 {
-	char dir[WF_CFG_PATH_MAX];
+	char dir[WF_TGT_STATE_PATH_MAX];
 	char *slash;
 	int fd, rc = 0;
 
@@ -67,7 +67,7 @@ static int fsync_dir(const char *path)
 
 int wf_tgt_mirror_state_write(const char *path, uint32_t stale)
 {
-	char tmp[WF_CFG_PATH_MAX + 8], rec[RECORD_MAX];
+	char tmp[WF_TGT_STATE_PATH_MAX + 4], rec[RECORD_MAX];
 	int len = snprintf(rec, sizeof(rec), "stale %#x\n", stale);
 	int fd, rc = 0;
 

@@ -33,6 +33,9 @@ struct wf_tgt_req;
  * An exported volume's descriptor (seed 000): the bdev is its ops table and
  * context; connections hold pointers to these and call through them.
  */
+/* state_dir (checked by the config to leave room), '/', a volume name, ".mirror". */
+#define WF_TGT_STATE_PATH_MAX (WF_CFG_PATH_MAX + WF_CFG_NAME_MAX + 8)
+
 struct wf_tgt_volume {
 	struct wf_bdev *bdev;
 	bool is_device; /* a linear volume of one device is that device: closed with it */
@@ -41,8 +44,8 @@ struct wf_tgt_volume {
 	uint64_t nblocks;
 	uint32_t max_blocks;
 	const char *name;
-	uint32_t nlegs;						/* mirrors */
-	char state_path[WF_CFG_PATH_MAX + WF_CFG_NAME_MAX + 8]; /* mirrors with a state_dir */
+	uint32_t nlegs;				/* mirrors */
+	char state_path[WF_TGT_STATE_PATH_MAX]; /* mirrors with a state_dir */
 };
 /* A volume absent from a shard (a mirror beyond thread 0) has bdev NULL. */
 
