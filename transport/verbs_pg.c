@@ -535,9 +535,25 @@ static int wait_for_work(struct wf_verbs_pg *pg, int timeout_ms)
 		if (ev[i].data.fd == pg->kickfd && read(pg->kickfd, &kicks, sizeof(kicks)) < 0 &&
 		    errno != EAGAIN)
 			return -errno;
-		pg->polls_since_cm = WF_VERBS_CM_INTERVAL;
+		pg->cm_due = true;
 	}
 	return 0;
+}
+
+/* Whether to look at the CM channel now; reads the clock every few polls only. */
+static bool cm_look(struct wf_verbs_pg *pg)
+{
+	uint64_t now;
+
+	if (!pg->cm_due && ++pg->polls_since_clock < WF_VERBS_CM_CLOCK_POLLS)
+		return false;
+	pg->polls_since_clock = 0;
+	now = wf_now_ns();
+	if (!pg->cm_due && now - pg->cm_seen_ns < WF_VERBS_CM_INTERVAL_NS)
+		return false;
+	pg->cm_due = false;
+	pg->cm_seen_ns = now;
+	return true;
 }
 
 int wf_verbs_pg_poll(struct wf_poll_group *p, int timeout_ms)
@@ -558,11 +574,10 @@ int wf_verbs_pg_poll(struct wf_poll_group *p, int timeout_ms)
 	n = poll_cq(pg);
 	if (n < 0)
 		return n;
-	/* Connection events are rare and cost a syscall: look now and then. */
-	if (++pg->polls_since_cm >= WF_VERBS_CM_INTERVAL) {
-		pg->polls_since_cm = 0;
+	/* Connection events are rare and cost two syscalls: look now and then. */
+	if (cm_look(pg)) {
 		n += cm_round(pg);
-		n += wf_verbs_cm_expire(pg, wf_now_ns());
+		n += wf_verbs_cm_expire(pg, pg->cm_seen_ns);
 	}
 	ret = flush_dirty(pg);
 	if (ret)
@@ -574,8 +589,9 @@ int wf_verbs_pg_poll(struct wf_poll_group *p, int timeout_ms)
 	if (ret < 0)
 		return ret;
 	n = ret;
-	if (pg->polls_since_cm >= WF_VERBS_CM_INTERVAL) {
-		pg->polls_since_cm = 0;
+	if (pg->cm_due) {
+		pg->cm_due = false;
+		pg->cm_seen_ns = wf_now_ns();
 		n += cm_round(pg);
 	}
 	n += poll_cq(pg);
