@@ -7,20 +7,10 @@
 # leg is stale. A malformed record stops weftd with a clear error.
 # Usage: mirror_restart.sh WEFTD WEFT
 set -euo pipefail
-. "$(dirname "${BASH_SOURCE[0]}")/../../ci/lib/weftd.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/script.sh"
 weftd=$1
 weft=$2
-dir=$(mktemp -d)
-weftd_pid=
-cleanup() {
-	[ -n "$weftd_pid" ] && kill -KILL "$weftd_pid" 2>/dev/null
-	rm -rf "$dir"
-}
-trap cleanup EXIT
-fail() {
-	echo "mirror_restart: $*" >&2
-	exit 1
-}
+script_setup mirror_restart
 
 mkdir "$dir/state"
 head -c 1M /dev/urandom >"$dir/current"

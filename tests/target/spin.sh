@@ -5,20 +5,10 @@
 # every one. Sleeps are the threads' voluntary context switches.
 # Usage: spin.sh WEFTD WEFT
 set -euo pipefail
-. "$(dirname "${BASH_SOURCE[0]}")/../../ci/lib/weftd.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/script.sh"
 weftd=$1
 weft=$2
-dir=$(mktemp -d)
-weftd_pid=
-cleanup() {
-	[ -n "$weftd_pid" ] && kill -KILL "$weftd_pid" 2>/dev/null
-	rm -rf "$dir"
-}
-trap cleanup EXIT
-fail() {
-	echo "spin: $*" >&2
-	exit 1
-}
+script_setup spin
 
 sleeps() {
 	cat /proc/"$1"/task/*/status | awk '/^voluntary_ctxt_switches/ { s += $2 } END { print s }'

@@ -5,21 +5,13 @@
 # memcheck error or definite leak fails the test (exit status 99 from valgrind).
 # Usage: valgrind.sh WEFTD WEFT SECURITY_TEST
 set -euo pipefail
-. "$(dirname "${BASH_SOURCE[0]}")/../../ci/lib/weftd.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/script.sh"
 weftd=$1
 weft=$2
 security=$3
-dir=$(mktemp -d)
-pid=
-cleanup() {
-	[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
-	rm -rf "$dir"
-}
-trap cleanup EXIT
-fail() {
-	echo "valgrind_test: $*" >&2
+script_setup valgrind_test
+fail_detail() {
 	for f in "$dir"/vg-*.log "$dir/log"; do [ -s "$f" ] && { echo "== $f"; cat "$f"; } >&2; done
-	exit 1
 }
 vg=(valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect
 	--show-leak-kinds=definite,indirect --num-callers=30)
@@ -37,7 +29,7 @@ CONF
 chmod 600 "$dir/weftd.conf"
 weftd_start "$dir/log" 600 "${vg[@]}" --log-file="$dir/vg-weftd.log" "$weftd" \
 	--config "$dir/weftd.conf" || fail "weftd did not start"
-pid=$weftd_pid port=$weftd_port
+port=$weftd_port
 
 w=("$weft" --transport tcp --port "$port")
 export WEFT_SECRET=$secret
@@ -50,10 +42,10 @@ WEFT_SECRET= "${w[@]}" list 2>/dev/null && fail "no secret got in"
 WEFT_SECRET= "${w[@]}" --host anon list | grep -q v1 || fail "anon list"
 "${w[@]}" --host nobody list 2>/dev/null && fail "an unknown host got in"
 
-kill -TERM "$pid"
+kill -TERM "$weftd_pid"
 rc=0
-wait "$pid" || rc=$?
-pid=
+wait "$weftd_pid" || rc=$?
+weftd_pid=
 [ "$rc" = 0 ] || fail "weftd under valgrind exited $rc"
 grep -q 'stopped cleanly' "$dir/log" || fail "weftd did not stop cleanly"
 grep -q 'host anon has no secret' "$dir/log" || fail "no warning for the unauthenticated host"

@@ -5,21 +5,11 @@
 # With THREADS > 1 each weft command is a new host on the next poll-group
 # thread, so a write and its read back go through different threads.
 set -euo pipefail
-. "$(dirname "${BASH_SOURCE[0]}")/../../ci/lib/weftd.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/script.sh"
 weftd=$1
 weft=$2
 threads=${3:-1}
-dir=$(mktemp -d)
-pid=
-cleanup() {
-	[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
-	rm -rf "$dir"
-}
-trap cleanup EXIT
-fail() {
-	echo "weftd_test: $*" >&2
-	exit 1
-}
+script_setup weftd_test
 
 cat >"$dir/good.conf" <<CONF
 listen tcp 127.0.0.1 0
@@ -41,7 +31,7 @@ if "$weftd" --check "$dir/missing.conf" 2>/dev/null; then fail "--check accepted
 
 # Serve on a port the kernel picks; weftd logs it.
 weftd_start "$dir/log" 100 "$weftd" --config "$dir/good.conf" || fail "weftd did not start"
-pid=$weftd_pid port=$weftd_port
+port=$weftd_port
 w=("$weft" --transport tcp --port "$port")
 "${w[@]}" list | grep -q 'v1' || fail "list does not show v1"
 head -c 100000 /dev/urandom >"$dir/in"
@@ -61,12 +51,12 @@ while [ "$(grep -c 'host weft-cli connected' "$dir/log")" = "$before" ]; do
 	kill -0 "$perf" 2>/dev/null || fail "perf ended early: $(cat "$dir/perf")"
 	sleep 0.1
 done
-kill -TERM "$pid"
+kill -TERM "$weftd_pid"
 wait "$perf" || true # its I/O ends ABORTED or with the connection
 grep -q 'host weft-cli disconnected' "$dir/log" || fail "the busy host was not let go"
 rc=0
-wait "$pid" || rc=$?
-pid=
+wait "$weftd_pid" || rc=$?
+weftd_pid=
 [ "$rc" = 0 ] || fail "weftd exited $rc after SIGTERM: $(cat "$dir/log")"
 grep -q 'stopped cleanly' "$dir/log" || fail "no clean stop in the log"
 echo "weftd_test: ok"
