@@ -45,6 +45,16 @@ static void check_legs_match(const struct wf_model *m, struct wf_bdev **legs, in
 	free(buf);
 }
 
+/* Every leg holds what @vol reads back as a whole. */
+static void check_legs_hold_vol(struct wf_bdev *vol, struct wf_bdev **legs, int n)
+{
+	struct wf_model m;
+
+	wf_model_init(&m, vol, seed_++);
+	check_legs_match(&m, legs, n);
+	wf_model_fini(&m);
+}
+
 static void check_plain(struct wf_bdev **devs)
 {
 	struct wf_volume_conf c = conf("mirror3");
@@ -176,7 +186,6 @@ static void check_resync_race(void)
 	struct wf_bdev *devs[2], *f[2], *vol;
 	uint32_t bs = 512;
 	uint8_t *w = wf_test_buf(bs), *r = wf_test_buf(bs);
-	struct wf_model m;
 
 	fault_legs_open("race", 2, bs, devs, f);
 	WF_CHECK_EQ(wf_volume_mirror_create(&vol, &c, f, 2), 0);
@@ -193,9 +202,7 @@ static void check_resync_race(void)
 		wf_bdev_poll(vol);
 	WF_CHECK_EQ(wf_bdev_sync_io(devs[1], WF_BDEV_READ, bs, bs, r), 0);
 	WF_CHECK(memcmp(r, w, bs) == 0);
-	wf_model_init(&m, vol, seed_++);
-	check_legs_match(&m, devs, 2);
-	wf_model_fini(&m);
+	check_legs_hold_vol(vol, devs, 2);
 	free(w);
 	free(r);
 	WF_CHECK_EQ(wf_bdev_close(vol), 0);
@@ -251,7 +258,6 @@ static void check_missed_only(void)
 	struct wf_bdev *devs[2], *f[2], *vol;
 	uint32_t bs = 512;
 	uint8_t *w = wf_test_buf(bs), *r = wf_test_buf(bs);
-	struct wf_model m;
 
 	fault_legs_open("missed", 2, bs, devs, f);
 	WF_CHECK_EQ(wf_volume_mirror_create(&vol, &c, f, 2), 0);
@@ -285,9 +291,7 @@ static void check_missed_only(void)
 	WF_CHECK_EQ(wf_bdev_sync_io(devs[1], WF_BDEV_WRITE_ZEROES, 0, LEG_SIZE, NULL), 0);
 	WF_CHECK_EQ(wf_volume_mirror_leg_replace(vol, 1), 0);
 	WF_CHECK(polls_until_healthy(vol, 1) >= (int)(2 * LEG_SIZE / (64 * 1024)));
-	wf_model_init(&m, vol, seed_++);
-	check_legs_match(&m, devs, 2);
-	wf_model_fini(&m);
+	check_legs_hold_vol(vol, devs, 2);
 	WF_CHECK_EQ(wf_volume_mirror_leg_replace(vol, 1), -EINVAL); /* not degraded */
 	free(w);
 	free(r);
@@ -333,7 +337,6 @@ static void check_journal(void)
 	bool done = false;
 	struct journal_log j = {.write_done = &done};
 	struct wf_bdev_io io;
-	struct wf_model m;
 
 	fault_legs_open("journal", 2, bs, devs, f);
 	WF_CHECK_EQ(wf_volume_mirror_create(&vol, &c, f, 2), 0);
@@ -369,9 +372,7 @@ static void check_journal(void)
 		WF_CHECK_EQ(r[0], 0x77);
 	}
 	polls_until_healthy(vol, 1);
-	wf_model_init(&m, vol, seed_++);
-	check_legs_match(&m, devs, 2);
-	wf_model_fini(&m);
+	check_legs_hold_vol(vol, devs, 2);
 	free(w);
 	free(r);
 	WF_CHECK_EQ(wf_bdev_close(vol), 0);
