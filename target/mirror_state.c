@@ -70,13 +70,15 @@ int wf_tgt_mirror_state_write(const char *path, uint32_t stale)
 	char tmp[WF_TGT_STATE_PATH_MAX + 4], rec[RECORD_MAX];
 	int len = snprintf(rec, sizeof(rec), "stale %#x\n", stale);
 	int fd, rc = 0;
+	ssize_t n;
 
 	snprintf(tmp, sizeof(tmp), "%s.new", path);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
-	if (write(fd, rec, (size_t)len) != len)
-		rc = errno ? -errno : -EIO;
+	n = write(fd, rec, (size_t)len);
+	if (n != len)
+		rc = n < 0 ? -errno : -EIO;
 	if (!rc && fsync(fd))
 		rc = -errno;
 	if (close(fd) && !rc)

@@ -29,13 +29,13 @@ struct wf_tgt_shard;
 struct wf_tgt_conn;
 struct wf_tgt_req;
 
+/* state_dir (checked by the config to leave room), '/', a volume name, ".mirror". */
+#define WF_TGT_STATE_PATH_MAX (WF_CFG_PATH_MAX + WF_CFG_NAME_MAX + 8)
+
 /*
  * An exported volume's descriptor (seed 000): the bdev is its ops table and
  * context; connections hold pointers to these and call through them.
  */
-/* state_dir (checked by the config to leave room), '/', a volume name, ".mirror". */
-#define WF_TGT_STATE_PATH_MAX (WF_CFG_PATH_MAX + WF_CFG_NAME_MAX + 8)
-
 struct wf_tgt_volume {
 	struct wf_bdev *bdev;
 	bool is_device; /* a linear volume of one device is that device: closed with it */
