@@ -131,6 +131,16 @@ int wf_tgt_mirror_state_open(struct wf_tgt_volume *v, const char *dir, struct wf
 			return rc;
 		wf_log_warn(log, "mirror %s: leg %u fell behind before the restart", v->name, leg);
 	}
+	/*
+	 * Write the record now: a state_dir that cannot take it fails the start,
+	 * not the first leg failure, when the write it guards is already done.
+	 */
+	rc = wf_tgt_mirror_state_write(v->state_path, stale);
+	if (rc) {
+		wf_log_err(log, "mirror %s: cannot write record %s: %s", v->name, v->state_path,
+			   strerror(-rc));
+		return rc;
+	}
 	rc = wf_volume_mirror_set_journal(v->bdev, journal, v);
 	if (rc || !stale)
 		return rc;

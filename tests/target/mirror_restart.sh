@@ -4,7 +4,8 @@
 # weftd ran. Without a record, reads rotate onto the stale leg (the control:
 # the hazard is real). With state_dir and a record naming leg 1, every read
 # comes from leg 0, leg 1 is copied back in full, and the record then says no
-# leg is stale. A malformed record stops weftd with a clear error.
+# leg is stale. A malformed record, or a state_dir weftd cannot write, stops
+# weftd with a clear error.
 # Usage: mirror_restart.sh WEFTD WEFT
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/script.sh"
@@ -77,4 +78,8 @@ echo 'stale 0x3' >"$dir/state/m.mirror"
 start "state_dir $dir/state" 2>/dev/null && fail "weftd started with every leg stale"
 weftd_pid=
 grep -q 'marks legs 0x3 stale' "$dir/log" || fail "no clear error for every leg stale"
+start "state_dir $dir/missing" 2>/dev/null && fail "weftd started with a state_dir it cannot write"
+weftd_pid=
+grep -q 'cannot write record .*missing/m.mirror' "$dir/log" ||
+	fail "no clear error for a state_dir that cannot be written"
 echo PASS
