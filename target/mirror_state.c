@@ -20,7 +20,8 @@
 
 #define RECORD_MAX 64
 
-int wf_tgt_mirror_state_read(const char *path, uint32_t *stale)
+/* The stale-leg mask in the record at @path; 0 if there is none. -EBADMSG if malformed. */
+static int state_read(const char *path, uint32_t *stale)
 {
 	char buf[RECORD_MAX + 1], *end;
 	unsigned long v;
@@ -65,7 +66,8 @@ static int fsync_dir(const char *path)
 	return rc;
 }
 
-int wf_tgt_mirror_state_write(const char *path, uint32_t stale)
+/* Replace the record at @path with @stale, durably. */
+static int state_write(const char *path, uint32_t stale)
 {
 	char tmp[WF_TGT_STATE_PATH_MAX + 4], rec[RECORD_MAX];
 	int len = snprintf(rec, sizeof(rec), "stale %#x\n", stale);
@@ -96,12 +98,12 @@ static int journal(void *arg, uint32_t stale)
 {
 	struct wf_tgt_volume *v = arg;
 
-	return wf_tgt_mirror_state_write(v->state_path, stale);
+	return state_write(v->state_path, stale);
 }
 
 int wf_tgt_mirror_state_open(struct wf_tgt_volume *v, const char *dir, struct wf_log *log)
 {
-	uint32_t stale, nlegs = v->nlegs, leg;
+	uint32_t stale, leg;
 	int rc;
 
 	if (!dir[0]) {
@@ -112,30 +114,30 @@ int wf_tgt_mirror_state_open(struct wf_tgt_volume *v, const char *dir, struct wf
 		return 0;
 	}
 	snprintf(v->state_path, sizeof(v->state_path), "%s/%s.mirror", dir, v->name);
-	rc = wf_tgt_mirror_state_read(v->state_path, &stale);
+	rc = state_read(v->state_path, &stale);
 	if (rc) {
 		wf_log_err(log, "mirror %s: record %s unreadable: %s", v->name, v->state_path,
 			   strerror(-rc));
 		return rc;
 	}
-	if (stale >> nlegs || stale == (1u << nlegs) - 1) {
-		wf_log_err(log, "mirror %s: record %s marks legs %#x stale, of %u", v->name,
-			   v->state_path, stale, nlegs);
-		return -EBADMSG;
-	}
-	for (leg = 0; leg < nlegs; leg++) {
+	/* The mirror knows its legs: it refuses one it lacks, and the last current one. */
+	for (leg = 0; leg < 32; leg++) {
 		if (!(stale & (1u << leg)))
 			continue;
 		rc = wf_volume_mirror_leg_stale(v->bdev, leg);
-		if (rc)
-			return rc;
+		if (rc) {
+			wf_log_err(log, "mirror %s: record %s marks legs %#x stale: %s", v->name,
+				   v->state_path, stale,
+				   rc == -EIO ? "that is every leg" : "the mirror has no such leg");
+			return -EBADMSG;
+		}
 		wf_log_warn(log, "mirror %s: leg %u fell behind before the restart", v->name, leg);
 	}
 	/*
 	 * Write the record now: a state_dir that cannot take it fails the start,
 	 * not the first leg failure, when the write it guards is already done.
 	 */
-	rc = wf_tgt_mirror_state_write(v->state_path, stale);
+	rc = state_write(v->state_path, stale);
 	if (rc) {
 		wf_log_err(log, "mirror %s: cannot write record %s: %s", v->name, v->state_path,
 			   strerror(-rc));

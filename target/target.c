@@ -97,10 +97,8 @@ static int open_volume(struct wf_tgt_shard *t, uint32_t i)
 		break;
 	case WF_CFG_MIRROR:
 		rc = wf_volume_mirror_create(&v->bdev, &conf, devs, cv->ndev);
-		if (rc)
-			break;
-		v->nlegs = cv->ndev;
-		rc = wf_tgt_mirror_state_open(v, t->cfg->state_dir, t->log);
+		if (!rc)
+			rc = wf_tgt_mirror_state_open(v, t->cfg->state_dir, t->log);
 		break;
 	case WF_CFG_LINEAR:
 		/*

@@ -44,23 +44,16 @@ struct wf_tgt_volume {
 	uint64_t nblocks;
 	uint32_t max_blocks;
 	const char *name;
-	uint32_t nlegs;				/* mirrors */
 	char state_path[WF_TGT_STATE_PATH_MAX]; /* mirrors with a state_dir */
 };
 /* A volume absent from a shard (a mirror beyond thread 0) has bdev NULL. */
 
 /*
- * Mirror @v (bdev, name and nlegs set): read its record under @dir, mark the
+ * Mirror @v (bdev and name set): read its record under @dir, mark the
  * legs it names stale and start copying the first back, then keep the record
  * current. @dir "": warn that nothing is recorded. -EBADMSG: a bad record.
  */
 int wf_tgt_mirror_state_open(struct wf_tgt_volume *v, const char *dir, struct wf_log *log);
-
-/* The stale-leg mask in the record at @path; 0 if there is none. -EBADMSG if malformed. */
-int wf_tgt_mirror_state_read(const char *path, uint32_t *stale);
-
-/* Replace the record at @path with @stale, durably (fsync, rename, fsync of the directory). */
-int wf_tgt_mirror_state_write(const char *path, uint32_t stale);
 
 /* What one connection may do with one volume; vol NULL: nothing. */
 struct wf_tgt_access {
