@@ -589,11 +589,8 @@ int wf_verbs_pg_poll(struct wf_poll_group *p, int timeout_ms)
 	if (ret < 0)
 		return ret;
 	n = ret;
-	if (pg->cm_due) {
-		pg->cm_due = false;
-		pg->cm_seen_ns = wf_now_ns();
+	if (cm_look(pg))
 		n += cm_round(pg);
-	}
 	n += poll_cq(pg);
 	n += wf_verbs_cm_expire(pg, wf_now_ns());
 	ret = flush_dirty(pg);
