@@ -23,9 +23,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <weft/weft.h>
+
+#include "core/spin.h"
 
 #define BLOCK_BYTES 4096u
 
@@ -50,14 +51,6 @@ struct run {
 struct slice {
 	uint64_t ios, wall_ns, cpu_ns;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static uint64_t next_rand(uint64_t *s)
 {
@@ -130,7 +123,7 @@ static int submit(struct run *r, struct wf_vol *v, uint32_t slot)
  */
 static int run_slice(struct run *r, const struct opts *o, int which, uint32_t ms, struct slice *s)
 {
-	uint64_t t0 = now_ns(), end = t0 + (uint64_t)ms * 1000000ull, cpu0, cpu1;
+	uint64_t t0 = wf_now_ns(), end = t0 + (uint64_t)ms * 1000000ull, cpu0, cpu1;
 	uint64_t ios0 = r->ios;
 	uint32_t slot = 0;
 	int rc;
@@ -138,8 +131,8 @@ static int run_slice(struct run *r, const struct opts *o, int which, uint32_t ms
 	rc = target_cpu_ns(o->target_pid, &cpu0);
 	if (rc)
 		return rc;
-	while (now_ns() < end || r->outstanding) {
-		while (r->outstanding < r->qd && now_ns() < end) {
+	while (wf_now_ns() < end || r->outstanding) {
+		while (r->outstanding < r->qd && wf_now_ns() < end) {
 			rc = submit(r, r->vol[which], slot);
 			if (rc == -EAGAIN)
 				break;
@@ -151,7 +144,7 @@ static int run_slice(struct run *r, const struct opts *o, int which, uint32_t ms
 		if (rc < 0)
 			return rc;
 	}
-	s->wall_ns = now_ns() - t0;
+	s->wall_ns = wf_now_ns() - t0;
 	rc = target_cpu_ns(o->target_pid, &cpu1);
 	if (rc)
 		return rc;
