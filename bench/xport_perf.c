@@ -6,6 +6,11 @@
  * bandwidth with a window of outstanding operations (ib_write_bw, ib_read_bw).
  * Server and client are separate processes, as with perftest.
  *
+ * cmd_lat has no perftest twin: it is a storage read's wire pattern with no
+ * storage stack around it (a 64-byte command naming the client's buffer; the
+ * server RDMA-WRITEs --size bytes into it, then SENDs a 64-byte reply), timed
+ * over the whole round trip. It is the floor for weft's QD1 read latency.
+ *
  * Output: one "RESULT key=value ..." line per test, for bench/compare-transport.
  */
 #include <errno.h>
@@ -23,11 +28,13 @@
 
 #define MAGIC_ADVERT 0x41445654u /* server -> client: its buffer */
 #define MAGIC_QUIT   0x51554954u /* client -> server: done */
+#define MAGIC_CMD    0x434d4421u /* client -> server: write into this buffer */
+#define CMD_BYTES    64
 #define MAX_SAMPLES  100000
 #define WAIT_MS	     30000
 
-enum test { T_SEND_LAT, T_READ_LAT, T_WRITE_BW, T_READ_BW };
-static const char *const test_names[] = {"send_lat", "read_lat", "write_bw", "read_bw"};
+enum test { T_SEND_LAT, T_READ_LAT, T_CMD_LAT, T_WRITE_BW, T_READ_BW, T_COUNT };
+static const char *const test_names[] = {"send_lat", "read_lat", "cmd_lat", "write_bw", "read_bw"};
 
 struct advert {
 	uint32_t magic;
@@ -129,6 +136,31 @@ static void send_bytes(struct perf *p, struct wf_xfer *x, const void *data, uint
 		p->err = ret;
 }
 
+/* A read's reply: the data placed in the client's buffer, then the completion. */
+static void serve_cmd(struct perf *p, const struct wf_rx *rx)
+{
+	struct wf_xfer *w = &p->xfers[(2 * p->recvs) % p->window];
+	struct advert a;
+	int ret;
+
+	if (rx->len < sizeof(a))
+		return;
+	memcpy(&a, rx->data, sizeof(a));
+	if (a.magic != MAGIC_CMD || a.buf.len > p->size)
+		return;
+	*w = (struct wf_xfer){.op = WF_XFER_WRITE,
+			      .buf = p->buf,
+			      .len = a.buf.len,
+			      .mr = p->mr,
+			      .remote = a.buf,
+			      .done = xfer_done,
+			      .arg = p};
+	ret = wf_ep_post(p->ep, w);
+	if (ret && !p->err)
+		p->err = ret;
+	send_bytes(p, &p->xfers[(2 * p->recvs + 1) % p->window], NULL, CMD_BYTES);
+}
+
 static void on_recv(struct wf_ep *ep, struct wf_rx *rx)
 {
 	struct perf *p = wf_ep_ctx(ep);
@@ -145,7 +177,9 @@ static void on_recv(struct wf_ep *ep, struct wf_rx *rx)
 		}
 	}
 	/* The server echoes pings at once, from its own registered buffer. */
-	if (p->l && !p->quit)
+	if (p->l && !p->quit && p->test == T_CMD_LAT)
+		serve_cmd(p, rx);
+	else if (p->l && !p->quit)
 		send_bytes(p, &p->xfers[p->recvs % p->window], NULL, rx->len);
 	wf_rx_release(rx);
 }
@@ -277,6 +311,21 @@ static int lat_test(struct perf *p)
 			if (!ret)
 				ret = wait_for(p, &p->done, done + 1);
 			p->samples[i] = (t1 - t0) / 2;
+		} else if (p->test == T_CMD_LAT) {
+			struct advert c = {
+			    .magic = MAGIC_CMD,
+			    .buf = {.addr = (uintptr_t)p->buf, .len = p->size, .key = p->mr->key}};
+
+			memcpy(p->buf, &c, sizeof(c));
+			p->buf[p->size - 1] = 0;
+			send_bytes(p, &x, NULL, CMD_BYTES);
+			ret = wait_for(p, &p->recvs, recvs + 1);
+			p->samples[i] = now_us() - t0;
+			/* The reply follows the WRITE on one QP, so the data is there by now. */
+			if (!ret && p->buf[p->size - 1] != 0x5a)
+				ret = -EBADMSG;
+			if (!ret)
+				ret = wait_for(p, &p->done, done + 1);
 		} else {
 			x = (struct wf_xfer){.op = WF_XFER_READ,
 					     .buf = p->buf,
@@ -349,7 +398,7 @@ static int run_client(struct perf *p)
 		ret = wait_for(p, &p->recvs, p->recvs + 1);
 	if (ret)
 		return ret;
-	ret = p->test <= T_READ_LAT ? lat_test(p) : bw_test(p);
+	ret = p->test <= T_CMD_LAT ? lat_test(p) : bw_test(p);
 	if (ret)
 		return ret;
 	send_bytes(p, &x, &q, sizeof(q));
@@ -360,7 +409,7 @@ static void usage(const char *argv0)
 {
 	fprintf(stderr,
 		"usage: %s --transport verbs|tcp --addr A [--port P] --test "
-		"send_lat|read_lat|write_bw|read_bw [--size B] [--iters N] [--window W] "
+		"send_lat|read_lat|cmd_lat|write_bw|read_bw [--size B] [--iters N] [--window W] "
 		"[--poll event|busy] [--spin-us U] [--role both|server|client]\n",
 		argv0);
 }
@@ -394,9 +443,9 @@ static int parse(struct perf *p, int argc, char **argv, const char **role)
 			p->port = (uint16_t)atoi(optarg);
 			break;
 		case 't':
-			for (c = 0; c < 4 && strcmp(optarg, test_names[c]); c++)
+			for (c = 0; c < T_COUNT && strcmp(optarg, test_names[c]); c++)
 				;
-			if (c == 4)
+			if (c == T_COUNT)
 				return -EINVAL;
 			p->test = (enum test)c;
 			break;
@@ -423,6 +472,9 @@ static int parse(struct perf *p, int argc, char **argv, const char **role)
 		}
 	}
 	if (!p->addr || p->size == 0 || p->iters == 0 || p->window == 0 || p->window > 4096)
+		return -EINVAL;
+	/* The command itself travels in the buffer the reply's data lands in. */
+	if (p->test == T_CMD_LAT && p->size < CMD_BYTES)
 		return -EINVAL;
 	/* Busy polling two processes on two vCPUs starves rxe's softirq; default to events. */
 	p->poll_timeout_ms = strcmp(p->poll_mode, "busy") == 0 ? 0 : 100;
