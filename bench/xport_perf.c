@@ -136,23 +136,19 @@ static void send_bytes(struct perf *p, struct wf_xfer *x, const void *data, uint
 		p->err = ret;
 }
 
-/* A read's reply: the data placed in the client's buffer, then the completion. */
-static void serve_cmd(struct perf *p, const struct wf_rx *rx)
+/* A read's reply to command @c: the data placed in the client's buffer, then the completion. */
+static void serve_cmd(struct perf *p, const struct advert *c)
 {
 	struct wf_xfer *w = &p->xfers[(2 * p->recvs) % p->window];
-	struct advert a;
 	int ret;
 
-	if (rx->len < sizeof(a))
-		return;
-	memcpy(&a, rx->data, sizeof(a));
-	if (a.magic != MAGIC_CMD || a.buf.len > p->size)
+	if (c->buf.len > p->size)
 		return;
 	*w = (struct wf_xfer){.op = WF_XFER_WRITE,
 			      .buf = p->buf,
-			      .len = a.buf.len,
+			      .len = c->buf.len,
 			      .mr = p->mr,
-			      .remote = a.buf,
+			      .remote = c->buf,
 			      .done = xfer_done,
 			      .arg = p};
 	ret = wf_ep_post(p->ep, w);
@@ -164,22 +160,21 @@ static void serve_cmd(struct perf *p, const struct wf_rx *rx)
 static void on_recv(struct wf_ep *ep, struct wf_rx *rx)
 {
 	struct perf *p = wf_ep_ctx(ep);
-	struct advert a;
+	struct advert a = {0};
 
 	p->recvs++;
-	if (rx->len >= sizeof(a)) {
+	if (rx->len >= sizeof(a))
 		memcpy(&a, rx->data, sizeof(a));
-		if (a.magic == MAGIC_ADVERT) {
-			p->peer = a.buf;
-			p->have_peer = true;
-		} else if (a.magic == MAGIC_QUIT) {
-			p->quit = true;
-		}
+	if (a.magic == MAGIC_ADVERT) {
+		p->peer = a.buf;
+		p->have_peer = true;
+	} else if (a.magic == MAGIC_QUIT) {
+		p->quit = true;
 	}
-	/* The server echoes pings at once, from its own registered buffer. */
-	if (p->l && !p->quit && p->test == T_CMD_LAT)
-		serve_cmd(p, rx);
-	else if (p->l && !p->quit)
+	/* The server answers at once, from its own registered buffer: echo or read reply. */
+	if (p->l && !p->quit && p->test == T_CMD_LAT && a.magic == MAGIC_CMD)
+		serve_cmd(p, &a);
+	else if (p->l && !p->quit && p->test != T_CMD_LAT)
 		send_bytes(p, &p->xfers[p->recvs % p->window], NULL, rx->len);
 	wf_rx_release(rx);
 }
@@ -246,13 +241,16 @@ static int run_server(struct perf *p, int ready_fd)
 {
 	struct advert a = {.magic = MAGIC_ADVERT};
 	struct wf_xfer ax;
+	uint16_t port;
 	int ret;
 
 	ret = wf_listen(p->pg, p->addr, p->port, &listen_handlers, p, &p->l);
 	if (ret)
 		return ret;
+	/* The client learns the port from here: with --port 0 the system chose it. */
 	if (ready_fd >= 0) {
-		if (write(ready_fd, "r", 1) != 1)
+		port = wf_listener_port(p->l);
+		if (write(ready_fd, &port, sizeof(port)) != sizeof(port))
 			return -errno;
 		close(ready_fd);
 	}
@@ -407,11 +405,12 @@ static int run_client(struct perf *p)
 
 static void usage(const char *argv0)
 {
-	fprintf(stderr,
-		"usage: %s --transport verbs|tcp --addr A [--port P] --test "
-		"send_lat|read_lat|cmd_lat|write_bw|read_bw [--size B] [--iters N] [--window W] "
-		"[--poll event|busy] [--spin-us U] [--role both|server|client]\n",
-		argv0);
+	fprintf(
+	    stderr,
+	    "usage: %s --transport verbs|tcp --addr A [--port P (0: any, with --role both)] --test "
+	    "send_lat|read_lat|cmd_lat|write_bw|read_bw [--size B] [--iters N] [--window W] "
+	    "[--poll event|busy] [--spin-us U] [--role both|server|client]\n",
+	    argv0);
 }
 
 static int parse(struct perf *p, int argc, char **argv, const char **role)
@@ -473,6 +472,9 @@ static int parse(struct perf *p, int argc, char **argv, const char **role)
 	}
 	if (!p->addr || p->size == 0 || p->iters == 0 || p->window == 0 || p->window > 4096)
 		return -EINVAL;
+	/* Apart, server and client must agree on a port beforehand. */
+	if (p->port == 0 && strcmp(*role, "both") != 0)
+		return -EINVAL;
 	/* The command itself travels in the buffer the reply's data lands in. */
 	if (p->test == T_CMD_LAT && p->size < CMD_BYTES)
 		return -EINVAL;
@@ -495,13 +497,12 @@ int main(int argc, char **argv)
 {
 	struct perf p = {.kind = "verbs",
 			 .poll_mode = "event",
-			 .port = 18600,
+			 .port = 0,
 			 .size = 4096,
 			 .iters = 1000,
 			 .window = 128};
 	const char *role = "both";
 	int ready[2], status, ret;
-	char c;
 	pid_t pid;
 
 	if (parse(&p, argc, argv, &role)) {
@@ -520,7 +521,7 @@ int main(int argc, char **argv)
 		_exit(run_role(&p, "server", ready[1]) ? 1 : 0);
 	}
 	close(ready[1]);
-	if (pid < 0 || read(ready[0], &c, 1) != 1) {
+	if (pid < 0 || read(ready[0], &p.port, sizeof(p.port)) != sizeof(p.port)) {
 		fprintf(stderr, "xport_perf: server did not start\n");
 		return 1;
 	}
