@@ -6,6 +6,8 @@
 #
 # Usage: xport_perf.sh BUILD_DIR verbs|tcp
 set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+. "$root/bench/lib/result.sh"
 perf=$1/bench/xport_perf kind=$2
 addr=${WEFT_RXE_ADDR:-127.0.0.1}
 for t in send_lat read_lat cmd_lat write_bw read_bw; do
@@ -18,7 +20,7 @@ for t in send_lat read_lat cmd_lat write_bw read_bw; do
 			{ echo "FAIL: $t $size gave no RESULT line: $out" >&2; exit 1; }
 		echo "$line"
 		case $t in *_bw) key=mib_s ;; *) key=usec_typical ;; esac
-		echo "$line" | tr ' ' '\n' | awk -F= -v k=$key '$1 == k && $2 > 0 { f = 1 } END { exit !f }' ||
+		awk -v v="$(result_field "$line" $key)" 'BEGIN { exit !(v > 0) }' ||
 			{ echo "FAIL: $t $size: no positive $key" >&2; exit 1; }
 	done
 done
