@@ -29,7 +29,9 @@
  *   fails that xfer with -EACCES and takes the endpoint down (as a verbs QP
  *   goes to error), in both transports.
  * - A WRITE may have done == NULL (unsignaled): it then completes, and fails,
- *   with the next xfer on the endpoint that has a done callback.
+ *   with the next xfer on the endpoint that has a done callback. A run of
+ *   them may be longer than any send queue: the transport asks for a
+ *   completion of its own before its queue would fill.
  * - Both sides see WF_EP_CONNECTED when a connection is up; for the accepting
  *   side it is the first time the endpoint is handed over.
  * - An endpoint's handler sees exactly one final event: WF_EP_CONNECT_FAILED

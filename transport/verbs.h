@@ -24,7 +24,7 @@ enum wf_verbs_tag {
 	WF_VERBS_TAG_XFER = 0,	/* signaled xfer; pointer is the struct wf_xfer */
 	WF_VERBS_TAG_RECV = 1,	/* pointer is the struct wf_verbs_rx */
 	WF_VERBS_TAG_DRAIN = 2, /* pointer is the endpoint being torn down */
-	WF_VERBS_TAG_UNSIG = 3, /* unsignaled WRITE: seen only when flushed */
+	WF_VERBS_TAG_UNSIG = 3, /* unsignaled WR: seen only when it fails */
 	WF_VERBS_TAG_MASK = 3,
 	WF_VERBS_TAG_STAGED = 4, /* a SEND whose bytes were copied into staging */
 	WF_VERBS_TAG_BITS = 7,
@@ -105,12 +105,13 @@ struct wf_verbs_ep {
 	bool dirty;		       /* on the group's list of endpoints with work to post */
 	bool drain_failed;    /* no drain WR could be posted: finish from the expiry check */
 	int down_status;      /* what in-flight xfers and the DISCONNECTED event report */
-	int carried;	      /* an unsignaled WRITE\'s failure, for the next signaled xfer */
+	int carried;	      /* an unsignaled WR's failure, for the next signaled xfer */
 	uint64_t deadline_ns; /* connect timeout */
 
 	struct wf_xfer_list pending;  /* posted by the user, not yet on the wire */
 	struct wf_xfer_list inflight; /* on the send queue, in order */
 	uint32_t sq_max, sq_used;     /* send queue slots, one kept for the drain WR */
+	uint32_t unsig_run;	      /* unsignaled WRs since the last signaled one */
 	uint32_t cq_share;	      /* CQ entries this endpoint's send queue may take */
 	uint32_t rd_max, rd_used;     /* RDMA READs the peer lets us have outstanding */
 	uint32_t max_inline;

@@ -281,11 +281,18 @@ static bool build_wr(struct wf_verbs_ep *ep, struct wf_xfer *x, struct ibv_send_
 		wr->wr.rdma.remote_addr = x->remote.addr;
 		wr->wr.rdma.rkey = x->remote.key;
 	}
-	if (x->done) {
+	/*
+	 * Unsignaled WRs hold their slots until a signaled one after them
+	 * completes; ask for a completion halfway through a run of them so the
+	 * send queue never fills with nothing to drain it. Its done may be NULL.
+	 */
+	if (x->done || ep->unsig_run >= ep->sq_max / 2) {
 		wr->send_flags |= IBV_SEND_SIGNALED;
 		wr->wr_id = (uintptr_t)x | WF_VERBS_TAG_XFER;
+		ep->unsig_run = 0;
 	} else {
 		wr->wr_id = (uintptr_t)x | WF_VERBS_TAG_UNSIG;
+		ep->unsig_run++;
 	}
 	return true;
 }
@@ -380,7 +387,7 @@ void wf_verbs_ep_send_done(struct wf_verbs_ep *ep, uint64_t wr_id, enum ibv_wc_s
 		return;
 	case WF_VERBS_TAG_UNSIG:
 		/*
-		 * An unsignaled WRITE that failed or was flushed. It is retired with
+		 * An unsignaled WR that failed or was flushed. It is retired with
 		 * the signaled xfer after it, which must report its real cause.
 		 */
 		if (status && st != IBV_WC_WR_FLUSH_ERR && !ep->carried) {

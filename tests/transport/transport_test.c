@@ -483,6 +483,45 @@ static void case_capsules(struct env *e)
 	free(s);
 }
 
+/*
+ * A run of unsignaled WRITEs four times the queue depth, then one signaled
+ * SEND that completes them all. Their send queue slots come back only with a
+ * completion after them, so unless the transport asks for some of its own,
+ * the queue fills, the SEND never goes out, and this times out.
+ */
+static void case_unsignaled(struct env *e)
+{
+	enum { N = QD * 4, LEN = REGION / N };
+	char host[WF_HOST_ID_MAX], *cap = e->cmem + LOCAL - 4096;
+	struct cli_ep *c = cli_connect(e, host_name(e, "unsignaled", host, sizeof(host)));
+	struct wf_xfer *x = calloc(N + 1, sizeof(*x));
+	struct op_wait w = {0};
+
+	WF_CHECK(x);
+	srv_canary(e);
+	for (int i = 0; i < N; i++) {
+		fill(e->cmem + (size_t)i * LEN, LEN, (uint32_t)i);
+		x[i] = (struct wf_xfer){.op = WF_XFER_WRITE,
+					.buf = e->cmem + (size_t)i * LEN,
+					.len = LEN,
+					.mr = e->cmr,
+					.remote = srv_region(e, (uint64_t)i * LEN, LEN)};
+		WF_CHECK_EQ(wf_ep_post(c->ep, &x[i]), 0);
+	}
+	capsule(cap, 64, 0, 1);
+	x[N] =
+	    (struct wf_xfer){.op = WF_XFER_SEND, .buf = cap, .len = 64, .done = op_done, .arg = &w};
+	WF_CHECK_EQ(wf_ep_post(c->ep, &x[N]), 0);
+	WAIT_FOR(e, w.done && c->echoes == 1);
+	WF_CHECK_EQ(w.done, 1);
+	WF_CHECK_EQ(w.status, 0);
+	/* The SEND came after them on one connection, so every byte is there. */
+	for (int i = 0; i < N; i++)
+		WF_CHECK(matches(e->smem + GUARD + (size_t)i * LEN, LEN, (uint32_t)i));
+	cli_close(e, c);
+	free(x);
+}
+
 /* READ and WRITE from 1 B to 1 MiB, odd sizes and offsets, every byte checked. */
 static void case_rw(struct env *e)
 {
@@ -1652,6 +1691,7 @@ struct test_case {
 static const struct test_case cases[] = {
     {"connect", case_connect},
     {"capsules", case_capsules},
+    {"unsignaled", case_unsignaled},
     {"rw", case_rw},
     {"qd", case_qd},
     {"many", case_many},
