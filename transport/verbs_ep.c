@@ -399,7 +399,11 @@ void wf_verbs_ep_send_done(struct wf_verbs_ep *ep, uint64_t wr_id, enum ibv_wc_s
 		}
 		return;
 	}
-	if (st == IBV_WC_WR_FLUSH_ERR && ep->carried) {
+	if (!x->done) {
+		/* Signaled by us, not by its caller: the next callback reports it. */
+		if (status && st != IBV_WC_WR_FLUSH_ERR && !ep->carried)
+			ep->carried = status;
+	} else if (st == IBV_WC_WR_FLUSH_ERR && ep->carried) {
 		status = ep->carried;
 		ep->carried = 0;
 	}

@@ -830,7 +830,9 @@ static void case_peer_gone(struct env *e)
 /* ---- a wrong key and an out-of-bounds access ---- */
 
 /* Post @x, expect it to fail with -EACCES and the endpoint to go down on both sides. */
-static void expect_eacces(struct env *e, struct wf_xfer *x, struct wf_xfer *signaled)
+/* Post @nrun xfers of @run, then @x, then @signaled (if any): the last one fails -EACCES. */
+static void expect_eacces_after(struct env *e, struct wf_xfer *run, int nrun, struct wf_xfer *x,
+				struct wf_xfer *signaled)
 {
 	char host[WF_HOST_ID_MAX];
 	struct cli_ep *c = cli_connect(e, host_name(e, "intruder", host, sizeof(host)));
@@ -840,6 +842,8 @@ static void expect_eacces(struct env *e, struct wf_xfer *x, struct wf_xfer *sign
 
 	last->done = op_done;
 	last->arg = &w;
+	for (int i = 0; i < nrun; i++)
+		WF_CHECK_EQ(wf_ep_post(c->ep, &run[i]), 0);
 	WF_CHECK_EQ(wf_ep_post(c->ep, x), 0);
 	if (signaled)
 		WF_CHECK_EQ(wf_ep_post(c->ep, signaled), 0);
@@ -849,6 +853,34 @@ static void expect_eacces(struct env *e, struct wf_xfer *x, struct wf_xfer *sign
 	WF_CHECK(c->status < 0);
 	WAIT_FOR(e, e->srv_disconnected > gone);
 	free(c);
+}
+
+static void expect_eacces(struct env *e, struct wf_xfer *x, struct wf_xfer *signaled)
+{
+	expect_eacces_after(e, NULL, 0, x, signaled);
+}
+
+/*
+ * A bad unsignaled WRITE at the end of a run of good ones, around where the
+ * transport asks for a completion of its own (near a queue depth into the
+ * run): whichever WR carries the failure, the SEND after them reports it.
+ */
+static void expect_eacces_in_runs(struct env *e, struct wf_xfer *bad, struct wf_xfer *send)
+{
+	struct wf_xfer *run = calloc(QD + 3, sizeof(*run));
+
+	WF_CHECK(run);
+	for (int n = QD - 2; n <= QD + 2; n++) {
+		for (int i = 0; i < n; i++)
+			run[i] = (struct wf_xfer){.op = WF_XFER_WRITE,
+						  .buf = e->cmem,
+						  .len = 64,
+						  .mr = e->cmr,
+						  .remote = srv_region(e, 64u * (uint32_t)i, 64)};
+		bad->done = NULL;
+		expect_eacces_after(e, run, n, bad, send);
+	}
+	free(run);
 }
 
 static void case_access(struct env *e)
@@ -873,6 +905,8 @@ static void case_access(struct env *e)
 	send = (struct wf_xfer){.op = WF_XFER_SEND, .buf = cap, .len = 64};
 	expect_eacces(e, &x, &send);
 	check_srv_canary(e);
+	expect_eacces_in_runs(e, &x, &send);
+	srv_canary(e); /* the runs' good WRITEs landed */
 
 	/* Out of bounds, past the end by a little and before the start. */
 	r = srv_region(e, REGION - 100, 200);
