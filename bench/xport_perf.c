@@ -10,6 +10,9 @@
  * storage stack around it (a 64-byte command naming the client's buffer; the
  * server RDMA-WRITEs --size bytes into it, then SENDs a 64-byte reply), timed
  * over the whole round trip. It is the floor for weft's QD1 read latency.
+ * cmd_bw is the same pattern with --window commands outstanding, each naming
+ * its own slice of the client's buffer: the most a storage read of --size
+ * at that queue depth can move over this transport, in MiB/s.
  *
  * Output: one "RESULT key=value ..." line per test, for bench/compare-transport.
  */
@@ -32,9 +35,11 @@
 #define CMD_BYTES    64
 #define MAX_SAMPLES  100000
 #define WAIT_MS	     30000
+#define QUEUE_DEPTH  128 /* the client asks for it; cmd_bw keeps no more commands out */
 
-enum test { T_SEND_LAT, T_READ_LAT, T_CMD_LAT, T_WRITE_BW, T_READ_BW, T_COUNT };
-static const char *const test_names[] = {"send_lat", "read_lat", "cmd_lat", "write_bw", "read_bw"};
+enum test { T_SEND_LAT, T_READ_LAT, T_CMD_LAT, T_WRITE_BW, T_READ_BW, T_CMD_BW, T_COUNT };
+static const char *const test_names[] = {"send_lat", "read_lat", "cmd_lat",
+					 "write_bw", "read_bw",	 "cmd_bw"};
 
 struct advert {
 	uint32_t magic;
@@ -60,9 +65,23 @@ struct perf {
 	bool down, have_peer, quit;
 	uint32_t connected, recvs, done;
 	int err;
-	struct wf_xfer *xfers;
+	struct wf_xfer *xfers; /* 2 x window: a command's reply is two xfers */
+	struct advert *cmds;   /* cmd_bw: the commands in flight, one per window slot */
 	double *samples;
 };
+
+static bool is_cmd(enum test t)
+{
+	return t == T_CMD_LAT || t == T_CMD_BW;
+}
+
+/* cmd_bw gives each outstanding command its own slice of the buffer. */
+static size_t buf_len(const struct perf *p)
+{
+	size_t len = p->test == T_CMD_BW ? (size_t)p->size * p->window : p->size;
+
+	return len < 4096 ? 4096 : len;
+}
 
 static double now_us(void)
 {
@@ -139,7 +158,7 @@ static void send_bytes(struct perf *p, struct wf_xfer *x, const void *data, uint
 /* A read's reply to command @c: the data placed in the client's buffer, then the completion. */
 static void serve_cmd(struct perf *p, const struct advert *c)
 {
-	struct wf_xfer *w = &p->xfers[(2 * p->recvs) % p->window];
+	struct wf_xfer *w = &p->xfers[(2 * p->recvs) % (2 * p->window)];
 	int ret;
 
 	if (c->buf.len > p->size)
@@ -154,7 +173,7 @@ static void serve_cmd(struct perf *p, const struct advert *c)
 	ret = wf_ep_post(p->ep, w);
 	if (ret && !p->err)
 		p->err = ret;
-	send_bytes(p, &p->xfers[(2 * p->recvs + 1) % p->window], NULL, CMD_BYTES);
+	send_bytes(p, &p->xfers[(2 * p->recvs + 1) % (2 * p->window)], NULL, CMD_BYTES);
 }
 
 static void on_recv(struct wf_ep *ep, struct wf_rx *rx)
@@ -172,9 +191,9 @@ static void on_recv(struct wf_ep *ep, struct wf_rx *rx)
 		p->quit = true;
 	}
 	/* The server answers at once, from its own registered buffer: echo or read reply. */
-	if (p->l && !p->quit && p->test == T_CMD_LAT && a.magic == MAGIC_CMD)
+	if (p->l && !p->quit && is_cmd(p->test) && a.magic == MAGIC_CMD)
 		serve_cmd(p, &a);
-	else if (p->l && !p->quit && p->test != T_CMD_LAT)
+	else if (p->l && !p->quit && !is_cmd(p->test))
 		send_bytes(p, &p->xfers[p->recvs % p->window], NULL, rx->len);
 	wf_rx_release(rx);
 }
@@ -202,7 +221,7 @@ static int setup(struct perf *p)
 {
 	struct wf_transport_opts o;
 	const struct wf_transport_ops *ops = wf_transport_ops_find(p->kind);
-	size_t len = p->size < 4096 ? 4096 : p->size;
+	size_t len = buf_len(p);
 	int ret;
 
 	if (!ops)
@@ -218,9 +237,10 @@ static int setup(struct perf *p)
 	if (ret)
 		return ret;
 	p->buf = aligned_alloc(4096, len);
-	p->xfers = calloc(p->window, sizeof(*p->xfers));
+	p->xfers = calloc(2 * (size_t)p->window, sizeof(*p->xfers));
+	p->cmds = calloc(p->window, sizeof(*p->cmds));
 	p->samples = calloc(MAX_SAMPLES, sizeof(*p->samples));
-	if (!p->buf || !p->xfers || !p->samples)
+	if (!p->buf || !p->xfers || !p->cmds || !p->samples)
 		return -ENOMEM;
 	memset(p->buf, 0x5a, len);
 	return wf_mr_reg(p->t, p->buf, len, WF_ACCESS_REMOTE_READ | WF_ACCESS_REMOTE_WRITE, &p->mr);
@@ -234,6 +254,7 @@ static void teardown(struct perf *p)
 	wf_transport_destroy(p->t);
 	free(p->buf);
 	free(p->xfers);
+	free(p->cmds);
 	free(p->samples);
 }
 
@@ -344,6 +365,13 @@ static int lat_test(struct perf *p)
 	return 0;
 }
 
+static void report_bw(const struct perf *p, double secs)
+{
+	printf("RESULT transport=%s test=%s size=%u iters=%u window=%u mib_s=%.2f msg_s=%.0f\n",
+	       p->kind, test_names[p->test], p->size, p->iters, p->window,
+	       (double)p->size * p->iters / secs / (1 << 20), p->iters / secs);
+}
+
 static int bw_test(struct perf *p)
 {
 	enum wf_xfer_op op = p->test == T_WRITE_BW ? WF_XFER_WRITE : WF_XFER_READ;
@@ -373,15 +401,64 @@ static int bw_test(struct perf *p)
 			return -EIO;
 	}
 	secs = (now_us() - t0) / 1e6;
-	printf("RESULT transport=%s test=%s size=%u iters=%u window=%u mib_s=%.2f msg_s=%.0f\n",
-	       p->kind, test_names[p->test], p->size, p->iters, p->window,
-	       (double)p->size * p->iters / secs / (1 << 20), p->iters / secs);
+	report_bw(p, secs);
+	return 0;
+}
+
+/* Post the command for window slot @slot: the server WRITEs --size bytes into that slice. */
+static int post_cmd(struct perf *p, uint32_t slot)
+{
+	struct wf_xfer *x = &p->xfers[slot];
+
+	p->cmds[slot] =
+	    (struct advert){.magic = MAGIC_CMD,
+			    .buf = {.addr = (uintptr_t)(p->buf + (size_t)slot * p->size),
+				    .len = p->size,
+				    .key = p->mr->key}};
+	/* From unregistered memory: small enough to go inline, or the transport stages it. */
+	*x = (struct wf_xfer){.op = WF_XFER_SEND,
+			      .buf = &p->cmds[slot],
+			      .len = sizeof(p->cmds[slot]),
+			      .done = xfer_done,
+			      .arg = p};
+	return wf_ep_post(p->ep, x);
+}
+
+static int cmd_bw_test(struct perf *p)
+{
+	uint32_t posted = 0, sent0 = p->done, got0 = p->recvs;
+	double t0 = now_us(), secs;
+	int ret;
+
+	memset(p->buf, 0, buf_len(p));
+	while (p->recvs - got0 < p->iters) {
+		uint32_t sent = p->done - sent0, got = p->recvs - got0;
+		/* Sends complete in order, replies come in order: a slot is free when both did. */
+		uint32_t finished = sent < got ? sent : got;
+
+		while (posted < p->iters && posted - finished < p->window) {
+			ret = post_cmd(p, posted % p->window);
+			if (ret)
+				return ret;
+			posted++;
+		}
+		if (p->err || p->down)
+			return p->err ? p->err : -ECONNRESET;
+		if (poll_once(p) < 0)
+			return -EIO;
+	}
+	secs = (now_us() - t0) / 1e6;
+	/* Each reply followed its WRITE on one QP: every slice used ends in the server's byte. */
+	for (uint32_t i = 0; i < p->window && i < p->iters; i++)
+		if (p->buf[(size_t)(i + 1) * p->size - 1] != 0x5a)
+			return -EBADMSG;
+	report_bw(p, secs);
 	return 0;
 }
 
 static int run_client(struct perf *p)
 {
-	struct wf_conn_params cp = {.version = WF_TRANSPORT_VERSION, .queue_depth = 128};
+	struct wf_conn_params cp = {.version = WF_TRANSPORT_VERSION, .queue_depth = QUEUE_DEPTH};
 	struct advert q = {.magic = MAGIC_QUIT};
 	struct wf_xfer x;
 	int ret;
@@ -396,7 +473,10 @@ static int run_client(struct perf *p)
 		ret = wait_for(p, &p->recvs, p->recvs + 1);
 	if (ret)
 		return ret;
-	ret = p->test <= T_CMD_LAT ? lat_test(p) : bw_test(p);
+	if (p->test <= T_CMD_LAT)
+		ret = lat_test(p);
+	else
+		ret = p->test == T_CMD_BW ? cmd_bw_test(p) : bw_test(p);
 	if (ret)
 		return ret;
 	send_bytes(p, &x, &q, sizeof(q));
@@ -408,7 +488,7 @@ static void usage(const char *argv0)
 	fprintf(
 	    stderr,
 	    "usage: %s --transport verbs|tcp --addr A [--port P (0: any, with --role both)] --test "
-	    "send_lat|read_lat|cmd_lat|write_bw|read_bw [--size B] [--iters N] [--window W] "
+	    "send_lat|read_lat|cmd_lat|write_bw|read_bw|cmd_bw [--size B] [--iters N] [--window W] "
 	    "[--poll event|busy] [--spin-us U] [--role both|server|client]\n",
 	    argv0);
 }
@@ -477,6 +557,8 @@ static int parse(struct perf *p, int argc, char **argv, const char **role)
 		return -EINVAL;
 	/* The command itself travels in the buffer the reply's data lands in. */
 	if (p->test == T_CMD_LAT && p->size < CMD_BYTES)
+		return -EINVAL;
+	if (p->test == T_CMD_BW && p->window > QUEUE_DEPTH)
 		return -EINVAL;
 	/* Busy polling two processes on two vCPUs starves rxe's softirq; default to events. */
 	p->poll_timeout_ms = strcmp(p->poll_mode, "busy") == 0 ? 0 : 100;
