@@ -829,8 +829,10 @@ static void case_peer_gone(struct env *e)
 
 /* ---- a wrong key and an out-of-bounds access ---- */
 
-/* Post @x, expect it to fail with -EACCES and the endpoint to go down on both sides. */
-/* Post @nrun xfers of @run, then @x, then @signaled (if any): the last one fails -EACCES. */
+/*
+ * Post the @nrun xfers of @run, then @x, then @signaled if given: the last of
+ * them must fail with -EACCES, and the endpoint go down on both sides.
+ */
 static void expect_eacces_after(struct env *e, struct wf_xfer *run, int nrun, struct wf_xfer *x,
 				struct wf_xfer *signaled)
 {
