@@ -309,6 +309,18 @@ static void report_lat(struct perf *p, uint32_t n)
 	       p->samples[(uint32_t)(n * 0.99)]);
 }
 
+/* A READ or WRITE of --size bytes between our buffer and the peer's. */
+static void rw_xfer(struct perf *p, struct wf_xfer *x, enum wf_xfer_op op)
+{
+	*x = (struct wf_xfer){.op = op,
+			      .buf = p->buf,
+			      .len = p->size,
+			      .mr = p->mr,
+			      .remote = p->peer,
+			      .done = xfer_done,
+			      .arg = p};
+}
+
 static int lat_test(struct perf *p)
 {
 	uint32_t n = p->iters < MAX_SAMPLES ? p->iters : MAX_SAMPLES;
@@ -346,13 +358,7 @@ static int lat_test(struct perf *p)
 			if (!ret)
 				ret = wait_for(p, &p->done, done + 1);
 		} else {
-			x = (struct wf_xfer){.op = WF_XFER_READ,
-					     .buf = p->buf,
-					     .len = p->size,
-					     .mr = p->mr,
-					     .remote = p->peer,
-					     .done = xfer_done,
-					     .arg = p};
+			rw_xfer(p, &x, WF_XFER_READ);
 			ret = wf_ep_post(p->ep, &x);
 			if (!ret)
 				ret = wait_for(p, &p->done, done + 1);
@@ -365,6 +371,14 @@ static int lat_test(struct perf *p)
 	return 0;
 }
 
+/* One poll of a windowed test; an error once the endpoint failed or went down. */
+static int pump(struct perf *p)
+{
+	if (p->err || p->down)
+		return p->err ? p->err : -ECONNRESET;
+	return poll_once(p) < 0 ? -EIO : 0;
+}
+
 static void report_bw(const struct perf *p, double secs)
 {
 	printf("RESULT transport=%s test=%s size=%u iters=%u window=%u mib_s=%.2f msg_s=%.0f\n",
@@ -372,44 +386,16 @@ static void report_bw(const struct perf *p, double secs)
 	       (double)p->size * p->iters / secs / (1 << 20), p->iters / secs);
 }
 
-static int bw_test(struct perf *p)
+/* Operation @i of a windowed test: a READ or WRITE, or cmd_bw's command for its slice. */
+static int post_op(struct perf *p, uint32_t i)
 {
-	enum wf_xfer_op op = p->test == T_WRITE_BW ? WF_XFER_WRITE : WF_XFER_READ;
-	uint32_t posted = 0, base = p->done;
-	double t0 = now_us(), secs;
-	int ret;
-
-	while (p->done - base < p->iters) {
-		while (posted < p->iters && posted - (p->done - base) < p->window) {
-			struct wf_xfer *x = &p->xfers[posted % p->window];
-
-			*x = (struct wf_xfer){.op = op,
-					      .buf = p->buf,
-					      .len = p->size,
-					      .mr = p->mr,
-					      .remote = p->peer,
-					      .done = xfer_done,
-					      .arg = p};
-			ret = wf_ep_post(p->ep, x);
-			if (ret)
-				return ret;
-			posted++;
-		}
-		if (p->err || p->down)
-			return p->err ? p->err : -ECONNRESET;
-		if (poll_once(p) < 0)
-			return -EIO;
-	}
-	secs = (now_us() - t0) / 1e6;
-	report_bw(p, secs);
-	return 0;
-}
-
-/* Post the command for window slot @slot: the server WRITEs --size bytes into that slice. */
-static int post_cmd(struct perf *p, uint32_t slot)
-{
+	uint32_t slot = i % p->window;
 	struct wf_xfer *x = &p->xfers[slot];
 
+	if (p->test != T_CMD_BW) {
+		rw_xfer(p, x, p->test == T_WRITE_BW ? WF_XFER_WRITE : WF_XFER_READ);
+		return wf_ep_post(p->ep, x);
+	}
 	p->cmds[slot] =
 	    (struct advert){.magic = MAGIC_CMD,
 			    .buf = {.addr = (uintptr_t)(p->buf + (size_t)slot * p->size),
@@ -424,34 +410,50 @@ static int post_cmd(struct perf *p, uint32_t slot)
 	return wf_ep_post(p->ep, x);
 }
 
-static int cmd_bw_test(struct perf *p)
+/*
+ * Operations finished since the test began (@done0, @recvs0): for cmd_bw,
+ * commands both sent and answered, which happens in order for both.
+ */
+static uint32_t finished(const struct perf *p, uint32_t done0, uint32_t recvs0)
 {
-	uint32_t posted = 0, sent0 = p->done, got0 = p->recvs;
+	uint32_t sent = p->done - done0, got = p->recvs - recvs0;
+
+	return p->test == T_CMD_BW && got < sent ? got : sent;
+}
+
+/* cmd_bw: each reply followed its WRITE on one QP, so every slice used ends in the server's byte.
+ */
+static bool slices_placed(const struct perf *p)
+{
+	for (uint32_t i = 0; i < p->window && i < p->iters; i++)
+		if (p->buf[(size_t)(i + 1) * p->size - 1] != 0x5a)
+			return false;
+	return true;
+}
+
+/* Keep --window operations out until --iters have finished, and report the rate. */
+static int bw_test(struct perf *p)
+{
+	uint32_t posted = 0, done0 = p->done, recvs0 = p->recvs;
 	double t0 = now_us(), secs;
 	int ret;
 
-	memset(p->buf, 0, buf_len(p));
-	while (p->recvs - got0 < p->iters) {
-		uint32_t sent = p->done - sent0, got = p->recvs - got0;
-		/* Sends complete in order, replies come in order: a slot is free when both did. */
-		uint32_t finished = sent < got ? sent : got;
-
-		while (posted < p->iters && posted - finished < p->window) {
-			ret = post_cmd(p, posted % p->window);
+	if (p->test == T_CMD_BW)
+		memset(p->buf, 0, buf_len(p));
+	while (finished(p, done0, recvs0) < p->iters) {
+		while (posted < p->iters && posted - finished(p, done0, recvs0) < p->window) {
+			ret = post_op(p, posted);
 			if (ret)
 				return ret;
 			posted++;
 		}
-		if (p->err || p->down)
-			return p->err ? p->err : -ECONNRESET;
-		if (poll_once(p) < 0)
-			return -EIO;
+		ret = pump(p);
+		if (ret)
+			return ret;
 	}
 	secs = (now_us() - t0) / 1e6;
-	/* Each reply followed its WRITE on one QP: every slice used ends in the server's byte. */
-	for (uint32_t i = 0; i < p->window && i < p->iters; i++)
-		if (p->buf[(size_t)(i + 1) * p->size - 1] != 0x5a)
-			return -EBADMSG;
+	if (p->test == T_CMD_BW && !slices_placed(p))
+		return -EBADMSG;
 	report_bw(p, secs);
 	return 0;
 }
@@ -473,10 +475,7 @@ static int run_client(struct perf *p)
 		ret = wait_for(p, &p->recvs, p->recvs + 1);
 	if (ret)
 		return ret;
-	if (p->test <= T_CMD_LAT)
-		ret = lat_test(p);
-	else
-		ret = p->test == T_CMD_BW ? cmd_bw_test(p) : bw_test(p);
+	ret = p->test <= T_CMD_LAT ? lat_test(p) : bw_test(p);
 	if (ret)
 		return ret;
 	send_bytes(p, &x, &q, sizeof(q));
