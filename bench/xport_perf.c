@@ -138,10 +138,17 @@ static void xfer_done(struct wf_xfer *x, int status)
 	p->done++;
 }
 
+/* Post from a callback, where no caller can take the error: the test fails with it. */
+static void post_or_fail(struct perf *p, struct wf_xfer *x)
+{
+	int ret = wf_ep_post(p->ep, x);
+
+	if (ret && !p->err)
+		p->err = ret;
+}
+
 static void send_bytes(struct perf *p, struct wf_xfer *x, const void *data, uint32_t len)
 {
-	int ret;
-
 	if (data)
 		memcpy(p->buf, data, len);
 	*x = (struct wf_xfer){.op = WF_XFER_SEND,
@@ -150,16 +157,13 @@ static void send_bytes(struct perf *p, struct wf_xfer *x, const void *data, uint
 			      .mr = p->mr,
 			      .done = xfer_done,
 			      .arg = p};
-	ret = wf_ep_post(p->ep, x);
-	if (ret && !p->err)
-		p->err = ret;
+	post_or_fail(p, x);
 }
 
 /* A read's reply to command @c: the data placed in the client's buffer, then the completion. */
 static void serve_cmd(struct perf *p, const struct advert *c)
 {
 	struct wf_xfer *w = &p->xfers[(2 * p->recvs) % (2 * p->window)];
-	int ret;
 
 	if (c->buf.len > p->size)
 		return;
@@ -170,9 +174,7 @@ static void serve_cmd(struct perf *p, const struct advert *c)
 			      .remote = c->buf,
 			      .done = xfer_done,
 			      .arg = p};
-	ret = wf_ep_post(p->ep, w);
-	if (ret && !p->err)
-		p->err = ret;
+	post_or_fail(p, w);
 	send_bytes(p, &p->xfers[(2 * p->recvs + 1) % (2 * p->window)], NULL, CMD_BYTES);
 }
 
