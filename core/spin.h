@@ -56,6 +56,13 @@ void wf_spin_init(struct wf_spin *s, uint32_t max_us);
 /* Work was found at @now_ns: learn from the gap since the work before it. */
 void wf_spin_work(struct wf_spin *s, uint64_t now_ns);
 
+/*
+ * Work that teaches nothing was found at @now_ns (the completion of one's own
+ * post, which comes a round trip later whatever the peer does): the spin
+ * starts over from it, with the budget it has.
+ */
+void wf_spin_seen(struct wf_spin *s, uint64_t now_ns);
+
 /* Whether a loop that found nothing at @now_ns should poll again rather than sleep. */
 bool wf_spin_keep(struct wf_spin *s, uint64_t now_ns);
 
