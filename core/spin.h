@@ -12,7 +12,9 @@
  * microseconds), a spin costs a core. The budget follows the gaps between
  * pieces of work, as the kernel's haltpoll governor does for idle CPUs: a gap
  * that outlasted the budget but not the cap grows it to twice that gap; a gap
- * past the cap halves it, so a loop that goes idle stops spinning.
+ * past the cap halves it, so a loop that goes idle stops spinning. Work the
+ * caller only caused (its own posts completing) restarts the spin but is no
+ * gap to learn from: wf_spin_seen().
  *
  * Spinning only pays on a CPU nobody else wants. A spinner is always
  * runnable, so on a contended CPU it waits out other tasks' time slices where
