@@ -1679,6 +1679,7 @@ static void writes_teach_nothing(struct env *e, struct wf_transport *t, struct c
 	WF_CHECK(buf);
 	memset(buf, 0x5a, 4096);
 	WF_CHECK_EQ(wf_mr_reg(t, buf, 4096, 0, &mr), 0);
+	srv_canary(e);
 	for (int i = 0; i < SPIN_WARM; i++) {
 		uint64_t t0 = wf_test_now_ms();
 
