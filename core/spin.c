@@ -50,13 +50,6 @@ void wf_spin_work(struct wf_spin *s, uint64_t now_ns)
 	s->last_ns = now_ns;
 }
 
-void wf_spin_seen(struct wf_spin *s, uint64_t now_ns)
-{
-	s->round_ns = 0;
-	if (s->last_ns)
-		s->last_ns = now_ns;
-}
-
 bool wf_spin_keep(struct wf_spin *s, uint64_t now_ns)
 {
 	bool keep = s->cur_ns && now_ns - s->last_ns < s->cur_ns;

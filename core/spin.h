@@ -12,9 +12,7 @@
  * microseconds), a spin costs a core. The budget follows the gaps between
  * pieces of work, as the kernel's haltpoll governor does for idle CPUs: a gap
  * that outlasted the budget but not the cap grows it to twice that gap; a gap
- * past the cap halves it, so a loop that goes idle stops spinning. Work the
- * caller only caused (its own posts completing) restarts the spin but is no
- * gap to learn from: wf_spin_seen().
+ * past the cap halves it, so a loop that goes idle stops spinning.
  *
  * Spinning only pays on a CPU nobody else wants. A spinner is always
  * runnable, so on a contended CPU it waits out other tasks' time slices where
@@ -57,13 +55,6 @@ void wf_spin_init(struct wf_spin *s, uint32_t max_us);
 
 /* Work was found at @now_ns: learn from the gap since the work before it. */
 void wf_spin_work(struct wf_spin *s, uint64_t now_ns);
-
-/*
- * Work that teaches nothing was found at @now_ns (the completion of one's own
- * post, which comes a round trip later whatever the peer does): the spin
- * starts over from it, with the budget it has.
- */
-void wf_spin_seen(struct wf_spin *s, uint64_t now_ns);
 
 /* Whether a loop that found nothing at @now_ns should poll again rather than sleep. */
 bool wf_spin_keep(struct wf_spin *s, uint64_t now_ns);

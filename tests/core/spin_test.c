@@ -86,34 +86,6 @@ static void shrinks_and_stops_when_idle(void)
 	WF_CHECK_EQ(s.cur_ns, 400 * US);
 }
 
-/*
- * Work that teaches nothing (a completion of one's own post) restarts the
- * spin from itself but never moves the budget, however far it is from the
- * work before; the next real work measures its gap from it.
- */
-static void seen_restarts_without_learning(void)
-{
-	struct wf_spin s;
-
-	init(&s, 1000);
-	wf_spin_seen(&s, T0);
-	wf_spin_work(&s, T0 + 300 * US);
-	WF_CHECK_EQ(s.cur_ns, 0); /* still the first work */
-	wf_spin_work(&s, T0 + 600 * US);
-	WF_CHECK_EQ(s.cur_ns, 600 * US);
-	/* Seen within the window: the spin runs on past where it would have ended. */
-	wf_spin_seen(&s, T0 + 1000 * US);
-	WF_CHECK_EQ(s.cur_ns, 600 * US);
-	WF_CHECK(wf_spin_keep(&s, T0 + 1500 * US));
-	WF_CHECK(!wf_spin_keep(&s, T0 + 1600 * US));
-	/* Seen long after: no halving, and no growth either. */
-	wf_spin_seen(&s, T0 + 50000 * US);
-	WF_CHECK_EQ(s.cur_ns, 600 * US);
-	/* Work 700 us after that seen one: a missed gap, counted from it. */
-	wf_spin_work(&s, T0 + 50700 * US);
-	WF_CHECK_EQ(s.cur_ns, 1000 * US);
-}
-
 /* A round that took longer than a time slice: the CPU is contended, so stop and stay stopped. */
 static void backs_off_when_preempted(void)
 {
@@ -228,7 +200,6 @@ int main(void)
 	first_work_learns_nothing();
 	grows_to_twice_a_missed_gap();
 	shrinks_and_stops_when_idle();
-	seen_restarts_without_learning();
 	backs_off_when_preempted();
 	backoff_doubles_while_contended();
 	sleep_between_rounds_is_not_preemption();
