@@ -50,6 +50,21 @@ void wf_spin_work(struct wf_spin *s, uint64_t now_ns)
 	s->last_ns = now_ns;
 }
 
+void wf_spin_seen(struct wf_spin *s, uint64_t now_ns)
+{
+	/*
+	 * A budget at zero is re-armed from it: its thread sleeps, so the next
+	 * arrival's gap holds a wake-up and may never come in under the cap.
+	 */
+	if (!s->cur_ns) {
+		wf_spin_work(s, now_ns);
+		return;
+	}
+	s->round_ns = 0;
+	if (s->last_ns)
+		s->last_ns = now_ns;
+}
+
 bool wf_spin_keep(struct wf_spin *s, uint64_t now_ns)
 {
 	bool keep = s->cur_ns && now_ns - s->last_ns < s->cur_ns;

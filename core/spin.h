@@ -12,7 +12,9 @@
  * microseconds), a spin costs a core. The budget follows the gaps between
  * pieces of work, as the kernel's haltpoll governor does for idle CPUs: a gap
  * that outlasted the budget but not the cap grows it to twice that gap; a gap
- * past the cap halves it, so a loop that goes idle stops spinning.
+ * past the cap halves it, so a loop that goes idle stops spinning. Work the
+ * caller only caused (its own posts completing) restarts the spin, and
+ * re-arms a budget at zero, but grows no other: wf_spin_seen().
  *
  * Spinning only pays on a CPU nobody else wants. A spinner is always
  * runnable, so on a contended CPU it waits out other tasks' time slices where
@@ -55,6 +57,13 @@ void wf_spin_init(struct wf_spin *s, uint32_t max_us);
 
 /* Work was found at @now_ns: learn from the gap since the work before it. */
 void wf_spin_work(struct wf_spin *s, uint64_t now_ns);
+
+/*
+ * Work the caller only caused was found at @now_ns (the completion of its own
+ * post, a round trip later whatever the peer does): the spin starts over from
+ * it with the budget it has. Only a budget at zero learns from it, as a re-arm.
+ */
+void wf_spin_seen(struct wf_spin *s, uint64_t now_ns);
 
 /* Whether a loop that found nothing at @now_ns should poll again rather than sleep. */
 bool wf_spin_keep(struct wf_spin *s, uint64_t now_ns);

@@ -339,23 +339,35 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* One pass over every poll group and volume of a shard; returns the work done. */
-static int poll_once(struct wf_tgt_shard *t, bool *busy)
+/*
+ * One pass over every poll group and volume of a shard; returns the work
+ * done. *@arrived: whether a command, READ data or a device completion came
+ * in, the only work the spin budget learns from (transport/transport.c).
+ */
+static int poll_once(struct wf_tgt_shard *t, bool *busy, bool *arrived)
 {
 	int n = 0, rc;
 
-	*busy = false;
+	*busy = *arrived = false;
 	t->now_ms = now_ms();
 	for (uint32_t i = 0; i < t->npgs; i++) {
-		rc = wf_poll_group_poll(t->pgs[i].pg, 0);
+		struct wf_tgt_pg *g = &t->pgs[i];
+		uint64_t a;
+
+		rc = wf_poll_group_poll(g->pg, 0);
 		if (rc < 0)
 			return rc;
 		n += rc;
+		a = wf_poll_group_arrivals(g->pg);
+		*arrived |= a != g->arrivals;
+		g->arrivals = a;
 	}
 	for (uint32_t i = 0; i < t->nvolumes; i++) {
 		if (!t->volumes[i].bdev)
 			continue;
-		n += (int)wf_bdev_poll(t->volumes[i].bdev);
+		rc = (int)wf_bdev_poll(t->volumes[i].bdev);
+		n += rc;
+		*arrived |= rc > 0;
 		/* Completions below a bdev wake no fd: keep polling while any are out. */
 		if (t->volumes[i].bdev->inflight)
 			*busy = true;
@@ -449,7 +461,7 @@ static int drain(struct wf_tgt_shard *t, int efd)
 {
 	struct wf_target *tg = t->target;
 	struct epoll_event ev[WF_CFG_LISTENS + 1];
-	bool busy, closed, disconnected = false;
+	bool busy, arrived, closed, disconnected = false;
 	int rc;
 
 	wf_log_info(t->log, "thread %u stopping: %u I/O in flight, %u hosts", t->index,
@@ -460,7 +472,7 @@ static int drain(struct wf_tgt_shard *t, int efd)
 		stop_listening(tg);
 	for (;;) {
 		closed = atomic_load(&tg->listeners_closed);
-		rc = poll_once(t, &busy);
+		rc = poll_once(t, &busy, &arrived);
 		if (rc < 0)
 			return rc;
 		if (!disconnected && !t->active_io) {
@@ -497,7 +509,7 @@ static int shard_run(struct wf_tgt_shard *t, int stop_fd)
 	struct wf_spin spin;
 	uint64_t now;
 	int efd, n, rc;
-	bool busy;
+	bool busy, arrived;
 
 	efd = make_epoll(t, stop_fd);
 	if (efd < 0)
@@ -505,7 +517,7 @@ static int shard_run(struct wf_tgt_shard *t, int stop_fd)
 	wf_spin_init(&spin, t->cfg->spin_us);
 	t->next_reap_ms = now_ms() + REAP_EVERY_MS;
 	for (;;) {
-		rc = poll_once(t, &busy);
+		rc = poll_once(t, &busy, &arrived);
 		if (rc < 0)
 			goto out;
 		if (t->cfg->keep_alive_timeout && t->now_ms >= t->next_reap_ms) {
@@ -514,8 +526,10 @@ static int shard_run(struct wf_tgt_shard *t, int stop_fd)
 		}
 		/* A thread that may not spin reads no clock for it. */
 		now = spin.max_ns ? wf_now_ns() : 0;
-		if (rc && spin.max_ns)
+		if (arrived && spin.max_ns)
 			wf_spin_work(&spin, now);
+		else if (rc && spin.max_ns)
+			wf_spin_seen(&spin, now);
 		/*
 		 * Spinning a while after work saves a wake-up per I/O at low queue
 		 * depth. A spinning thread yields each round, so rxe's softirq and

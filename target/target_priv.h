@@ -79,6 +79,7 @@ struct wf_tgt_pg {
 	struct wf_tgt_shard *shard;
 	struct wf_transport *transport; /* shard 0's, shared by every shard's group */
 	struct wf_poll_group *pg;
+	uint64_t arrivals; /* the group's count at the shard's last poll */
 	struct wf_pool reqs;
 	char *bufmem; /* both classes, registered once, local access only */
 	struct wf_mr *mr;

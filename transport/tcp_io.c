@@ -668,8 +668,10 @@ static void rx_end(struct wf_tcp_ep *ep)
 		b->impl.rx.inv_key = le32toh(ep->rx_wire.rkey);
 		if (b->impl.rx.inv_key)
 			wf_tcp_grant_end_key(ep, b->impl.rx.inv_key);
+		ep->pg->base.arrivals++;
 		ep->base.h->recv(&ep->base, &b->impl.rx);
 	} else if (type == WF_TCP_READ_RESP) {
+		ep->pg->base.arrivals++;
 		x->status_ = 0;
 		complete_head(ep);
 	}

@@ -220,10 +220,23 @@ void wf_poll_group_destroy(struct wf_poll_group *pg)
 		pg->transport->ops->pg_destroy(pg);
 }
 
+/*
+ * Arrivals teach the budget. A SEND's completion comes a round trip after its
+ * post whatever the peer does; learning from it kept a 128 KiB reader
+ * spinning between replies milliseconds apart, on the CPU rxe needed to move
+ * them. It still restarts the spin, which a QD1 reply then lands in, and
+ * re-arms a budget at zero (core/spin.h says why).
+ */
 static int learn(struct wf_poll_group *pg, int n)
 {
-	if (n > 0 && pg->spin.max_ns)
+	if (n <= 0 || !pg->spin.max_ns)
+		return n;
+	if (pg->arrivals != pg->learned) {
+		pg->learned = pg->arrivals;
 		wf_spin_work(&pg->spin, wf_now_ns());
+	} else {
+		wf_spin_seen(&pg->spin, wf_now_ns());
+	}
 	return n;
 }
 
@@ -246,6 +259,11 @@ int wf_poll_group_poll(struct wf_poll_group *pg, int timeout_ms)
 			return -errno;
 	}
 	return learn(pg, ops->pg_poll(pg, timeout_ms));
+}
+
+uint64_t wf_poll_group_arrivals(const struct wf_poll_group *pg)
+{
+	return pg->arrivals;
 }
 
 int wf_poll_group_fd(struct wf_poll_group *pg)

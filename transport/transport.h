@@ -251,6 +251,13 @@ int wf_poll_group_poll(struct wf_poll_group *pg, int timeout_ms);
 int wf_poll_group_fd(struct wf_poll_group *pg);
 
 /*
+ * How many capsules @pg has delivered and READs it has seen land, ever: the
+ * work a waiting caller waits for. Completions of its own SENDs and WRITEs
+ * are not counted; they follow a post by a round trip whatever the peer does.
+ */
+uint64_t wf_poll_group_arrivals(const struct wf_poll_group *pg);
+
+/*
  * Make @pg's fd become readable at its next work, for callers that sleep on
  * several groups' fds at once; runs what is already there and returns how
  * much (> 0: poll again instead of sleeping).

@@ -408,6 +408,8 @@ void wf_verbs_ep_send_done(struct wf_verbs_ep *ep, uint64_t wr_id, enum ibv_wc_s
 		ep->carried = 0;
 	}
 	retire(ep, x, &done);
+	if (!status && x->op == WF_XFER_READ)
+		ep->pg->base.arrivals++; /* the peer's data landed: work a caller waits for */
 	if (status && st != IBV_WC_WR_FLUSH_ERR)
 		wf_log_warn(wf_verbs_log(ep->pg), "verbs: QP %u: %s", ep->qp->qp_num,
 			    ibv_wc_status_str(st));

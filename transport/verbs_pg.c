@@ -412,6 +412,7 @@ static void recv_done(struct wf_verbs_pg *pg, struct ibv_wc *wc)
 	}
 	rx->base.rx.len = wc->byte_len;
 	rx->base.rx.inv_key = wc->wc_flags & pg->t->wc_inv_flags ? wc->invalidated_rkey : 0;
+	pg->base.arrivals++;
 	ep->base.h->recv(&ep->base, &rx->base.rx);
 }
 

@@ -86,6 +86,64 @@ static void shrinks_and_stops_when_idle(void)
 	WF_CHECK_EQ(s.cur_ns, 400 * US);
 }
 
+/*
+ * Work the caller only caused (a completion of its own post) restarts the
+ * spin from itself and never grows a budget it has, however long the gap
+ * before it; the next real work measures its gap from it.
+ */
+static void seen_restarts_without_growing(void)
+{
+	struct wf_spin s;
+
+	init(&s, 1000);
+	wf_spin_work(&s, T0);
+	wf_spin_work(&s, T0 + 300 * US);
+	WF_CHECK_EQ(s.cur_ns, 600 * US);
+	/* Seen within the window: the spin runs on past where it would have ended. */
+	wf_spin_seen(&s, T0 + 700 * US);
+	WF_CHECK_EQ(s.cur_ns, 600 * US);
+	WF_CHECK(wf_spin_keep(&s, T0 + 1200 * US));
+	WF_CHECK(!wf_spin_keep(&s, T0 + 1300 * US));
+	/* A seen gap past the budget grows nothing, nor does one past the cap shrink it. */
+	wf_spin_seen(&s, T0 + 1700 * US);
+	WF_CHECK_EQ(s.cur_ns, 600 * US);
+	wf_spin_seen(&s, T0 + 50000 * US);
+	WF_CHECK_EQ(s.cur_ns, 600 * US);
+	/* Work 700 us after that seen one: a missed gap, counted from it. */
+	wf_spin_work(&s, T0 + 50700 * US);
+	WF_CHECK_EQ(s.cur_ns, 1000 * US);
+}
+
+/*
+ * A budget at zero is re-armed by seen work: a sleeping thread's arrivals
+ * carry a wake-up in their gaps, and past the cap those could never grow it.
+ */
+static void seen_rearms_a_zero_budget(void)
+{
+	struct wf_spin s;
+	uint64_t t = T0;
+
+	init(&s, 200);
+	wf_spin_work(&s, t);
+	/* Arrivals 350 us apart (a round trip and a wake-up): past the cap, no budget. */
+	for (int i = 0; i < 4; i++)
+		wf_spin_work(&s, t += 350 * US);
+	WF_CHECK_EQ(s.cur_ns, 0);
+	/* The thread's own completion 40 us after an arrival re-arms it... */
+	wf_spin_seen(&s, t += 40 * US);
+	WF_CHECK_EQ(s.cur_ns, 80 * US);
+	/* ...a reply caught inside it teaches nothing, and one just missed grows it. */
+	wf_spin_work(&s, t += 70 * US);
+	WF_CHECK_EQ(s.cur_ns, 80 * US);
+	wf_spin_seen(&s, t += 40 * US);
+	wf_spin_work(&s, t += 100 * US);
+	WF_CHECK_EQ(s.cur_ns, 200 * US);
+	/* Re-armed or not, seen work never grows a budget it has. */
+	wf_spin_work(&s, t += 50 * US);
+	wf_spin_seen(&s, t += 150 * US);
+	WF_CHECK_EQ(s.cur_ns, 200 * US);
+}
+
 /* A round that took longer than a time slice: the CPU is contended, so stop and stay stopped. */
 static void backs_off_when_preempted(void)
 {
@@ -200,6 +258,8 @@ int main(void)
 	first_work_learns_nothing();
 	grows_to_twice_a_missed_gap();
 	shrinks_and_stops_when_idle();
+	seen_restarts_without_growing();
+	seen_rearms_a_zero_budget();
 	backs_off_when_preempted();
 	backoff_doubles_while_contended();
 	sleep_between_rounds_is_not_preemption();

@@ -1664,6 +1664,47 @@ static long ping_pong_sleeps(struct cli_ep *c, struct wf_poll_group *pg, struct 
 }
 
 /*
+ * A WRITE completes a round trip after its post, like an echo, but brings
+ * nothing in: the group counts it as no arrival, so it can only restart the
+ * spin, never grow its budget (transport/transport.c, core/spin.h).
+ */
+static void writes_are_no_arrivals(struct env *e, struct wf_transport *t, struct cli_ep *c)
+{
+	uint64_t before = wf_poll_group_arrivals(e->extra);
+	char *buf = aligned_alloc(4096, 4096);
+	struct op_wait w;
+	struct wf_xfer x;
+	struct wf_mr *mr;
+
+	WF_CHECK(buf);
+	memset(buf, 0x5a, 4096);
+	WF_CHECK_EQ(wf_mr_reg(t, buf, 4096, 0, &mr), 0);
+	srv_canary(e);
+	for (int i = 0; i < SPIN_WARM; i++) {
+		uint64_t t0 = wf_test_now_ms();
+
+		w = (struct op_wait){0};
+		x = (struct wf_xfer){.op = WF_XFER_WRITE,
+				     .buf = buf,
+				     .len = 64,
+				     .mr = mr,
+				     .remote = srv_region(e, 0, 64),
+				     .done = op_done,
+				     .arg = &w};
+		WF_CHECK_EQ(wf_ep_post(c->ep, &x), 0);
+		while (!w.done) {
+			WF_CHECK(wf_poll_group_poll(e->extra, 1000) >= 0);
+			WF_CHECK(wf_test_now_ms() - t0 < WAIT_MS);
+		}
+		WF_CHECK_EQ(w.status, 0);
+	}
+	WF_CHECK(all_bytes(e->smem + GUARD, 64, 0x5a));
+	WF_CHECK_EQ(wf_poll_group_arrivals(e->extra), before);
+	wf_mr_dereg(mr);
+	free(buf);
+}
+
+/*
  * A client whose transport may spin waits for its echoes without sleeping
  * once the budget has learned the round trip; one that may not sleeps for
  * nearly every echo. Both are measured, so the check cannot pass by luck of
@@ -1676,6 +1717,7 @@ static void case_spin(struct env *e)
 	struct spin_srv ss = {.e = e};
 	struct cli_ep *fast, *plain;
 	struct wf_transport *t;
+	uint64_t arrived;
 	long spun, slept;
 	pthread_t th;
 
@@ -1690,6 +1732,8 @@ static void case_spin(struct env *e)
 	plain = cli_connect(e, "sleeper");
 	/* From here until the join, only the server thread polls the target's group. */
 	WF_CHECK_EQ(pthread_create(&th, NULL, spin_srv_thread, &ss), 0);
+	writes_are_no_arrivals(e, t, fast);
+	arrived = wf_poll_group_arrivals(e->extra);
 	/* A spin that lost its CPU backs off to sleeping (core/spin.h): measure again. */
 	for (int tries = 0; tries < 5; tries++) {
 		uint64_t preempted = e->extra->spin.preemptions;
@@ -1699,6 +1743,8 @@ static void case_spin(struct env *e)
 			break;
 		printf("  the spinning client lost its CPU: measuring again\n");
 	}
+	/* Every echo is an arrival, and teaches the budget the round trip. */
+	WF_CHECK(wf_poll_group_arrivals(e->extra) - arrived >= SPIN_ROUNDS);
 	slept = ping_pong_sleeps(plain, e->pc, s, SPIN_ROUNDS);
 	atomic_store(&ss.stop, true);
 	WF_CHECK_EQ(pthread_join(th, NULL), 0);
