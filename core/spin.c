@@ -65,6 +65,14 @@ void wf_spin_seen(struct wf_spin *s, uint64_t now_ns)
 		s->last_ns = now_ns;
 }
 
+void wf_spin_found(struct wf_spin *s, uint64_t now_ns, bool arrived)
+{
+	if (arrived)
+		wf_spin_work(s, now_ns);
+	else
+		wf_spin_seen(s, now_ns);
+}
+
 bool wf_spin_keep(struct wf_spin *s, uint64_t now_ns)
 {
 	bool keep = s->cur_ns && now_ns - s->last_ns < s->cur_ns;

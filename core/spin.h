@@ -65,6 +65,9 @@ void wf_spin_work(struct wf_spin *s, uint64_t now_ns);
  */
 void wf_spin_seen(struct wf_spin *s, uint64_t now_ns);
 
+/* Work was found at @now_ns: wf_spin_work() if it arrived, else wf_spin_seen(). */
+void wf_spin_found(struct wf_spin *s, uint64_t now_ns, bool arrived);
+
 /* Whether a loop that found nothing at @now_ns should poll again rather than sleep. */
 bool wf_spin_keep(struct wf_spin *s, uint64_t now_ns);
 

@@ -526,10 +526,8 @@ static int shard_run(struct wf_tgt_shard *t, int stop_fd)
 		}
 		/* A thread that may not spin reads no clock for it. */
 		now = spin.max_ns ? wf_now_ns() : 0;
-		if (arrived && spin.max_ns)
-			wf_spin_work(&spin, now);
-		else if (rc && spin.max_ns)
-			wf_spin_seen(&spin, now);
+		if ((arrived || rc) && spin.max_ns)
+			wf_spin_found(&spin, now, arrived);
 		/*
 		 * Spinning a while after work saves a wake-up per I/O at low queue
 		 * depth. A spinning thread yields each round, so rxe's softirq and

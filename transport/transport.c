@@ -221,22 +221,19 @@ void wf_poll_group_destroy(struct wf_poll_group *pg)
 }
 
 /*
- * Arrivals teach the budget. A SEND's completion comes a round trip after its
- * post whatever the peer does; learning from it kept a 128 KiB reader
- * spinning between replies milliseconds apart, on the CPU rxe needed to move
- * them. It still restarts the spin, which a QD1 reply then lands in, and
- * re-arms a budget at zero (core/spin.h says why).
+ * One poll of the transport, whose finds the budget learns from. Arrivals
+ * teach it. A SEND's completion comes a round trip after its post whatever
+ * the peer does; learning from it kept a 128 KiB reader spinning between
+ * replies milliseconds apart, on the CPU rxe needed to move them. It still
+ * restarts the spin, which a QD1 reply then lands in (core/spin.h).
  */
-static int learn(struct wf_poll_group *pg, int n)
+static int poll_and_learn(struct wf_poll_group *pg, int timeout_ms)
 {
-	if (n <= 0 || !pg->spin.max_ns)
-		return n;
-	if (pg->arrivals != pg->learned) {
-		pg->learned = pg->arrivals;
-		wf_spin_work(&pg->spin, wf_now_ns());
-	} else {
-		wf_spin_seen(&pg->spin, wf_now_ns());
-	}
+	uint64_t arrivals = pg->arrivals;
+	int n = pg->transport->ops->pg_poll(pg, timeout_ms);
+
+	if (n > 0 && pg->spin.max_ns)
+		wf_spin_found(&pg->spin, wf_now_ns(), pg->arrivals != arrivals);
 	return n;
 }
 
@@ -248,17 +245,16 @@ static int learn(struct wf_poll_group *pg, int n)
  */
 int wf_poll_group_poll(struct wf_poll_group *pg, int timeout_ms)
 {
-	const struct wf_transport_ops *ops = pg->transport->ops;
 	int n;
 
 	while (timeout_ms && wf_spin_keep(&pg->spin, wf_now_ns())) {
-		n = ops->pg_poll(pg, 0);
+		n = poll_and_learn(pg, 0);
 		if (n)
-			return learn(pg, n);
+			return n;
 		if (sched_yield())
 			return -errno;
 	}
-	return learn(pg, ops->pg_poll(pg, timeout_ms));
+	return poll_and_learn(pg, timeout_ms);
 }
 
 uint64_t wf_poll_group_arrivals(const struct wf_poll_group *pg)

@@ -26,7 +26,6 @@ struct wf_poll_group {
 	struct wf_transport *transport;
 	struct wf_spin spin; /* a poll with a timeout spins on this budget first */
 	uint64_t arrivals;   /* capsules delivered and READs landed; see wf_poll_group_arrivals() */
-	uint64_t learned;    /* arrivals when the budget last learned */
 };
 
 struct wf_listener {
