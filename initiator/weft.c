@@ -7,7 +7,7 @@
  *   weft [options] verify VOLUME [--blocks N] [--gen G] [--qd N] [--passes N | --time S]
  *                                [--stop-file F]
  *   weft [options] perf VOLUME [--qd N] [--size BYTES] [--pattern P] [--time S] [--ramp S]
- *                              [--json]
+ *                              [--jobs N] [--json]
  * Options: --addr A --port P --transport auto|rdma|tcp --host ID --secret-file F
  *          --reconnect MS --keep-alive MS --keep-alive-timeout MS --spin-us US
  *          --no-windows.
@@ -16,6 +16,8 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,14 +37,15 @@
 #define HIST_N	     (HIST_US + HIST_MS + 1)
 #define VERIFY_MAGIC 0x77656674u
 #define SECRET_LINE  256
+#define MAX_JOBS     64
 
 struct cli {
 	struct wf_host_opts o;
 	uint64_t lba, blocks, gen, size;
-	uint32_t qd;
+	uint32_t qd, jobs;
 	int seconds, ramp, timed;
 	uint64_t passes;
-	const char *file, *pattern, *stop_file;
+	const char *file, *pattern, *stop_file, *volume;
 	int json;
 	struct wf_host *h;
 	struct wf_qp *qp;
@@ -331,13 +334,34 @@ struct pslot {
 	int busy;
 };
 
+/*
+ * The start line the jobs of one perf run share: each arrives once set up
+ * (or failed to), and the main thread lets them all go together, so their
+ * measured windows overlap.
+ */
+struct perf_run {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	uint32_t arrived;
+	bool go, failed;
+};
+
+/* One job: its own queue pair, slots and histogram; merged into job 0's at the end. */
 struct perf {
 	struct cli *c;
-	uint32_t nb;   /* blocks per I/O */
-	uint64_t span; /* I/O-sized positions on the volume */
-	uint64_t seq;  /* next sequential position */
-	uint64_t rng;  /* xorshift state */
-	int read_pct;  /* 0, 50 or 100 */
+	struct perf_run *run;
+	uint32_t idx;
+	struct wf_qp *qp;
+	struct wf_vol *v;
+	struct pslot *slots;
+	pthread_t thread;
+	int rc;
+	uint64_t window_ns; /* the measured time, ramp excluded */
+	uint32_t nb;	    /* blocks per I/O */
+	uint64_t span;	    /* I/O-sized positions on the volume */
+	uint64_t seq;	    /* next sequential position */
+	uint64_t rng;	    /* xorshift state */
+	int read_pct;	    /* 0, 50 or 100 */
 	int random;
 	uint64_t ios, errors;
 	uint64_t lat_ns; /* sum over ios + errors, for the mean the histogram rounds */
@@ -379,7 +403,7 @@ static int perf_submit(struct perf *p, struct pslot *s)
 	int rc;
 
 	s->start_ns = now_ns();
-	rc = wf_qp_submit(c->qp, c->v, reading ? WF_IO_READ : WF_IO_WRITE, c->lba + pos * p->nb,
+	rc = wf_qp_submit(p->qp, p->v, reading ? WF_IO_READ : WF_IO_WRITE, c->lba + pos * p->nb,
 			  p->nb, s->buf, 0, pslot_done, s);
 	if (!rc)
 		s->busy = 1;
@@ -430,49 +454,75 @@ static void perf_report(const struct perf *p, double secs)
 	double mibs = iops * (double)c->size / (1024.0 * 1024.0);
 
 	if (c->json) {
-		printf("{\"transport\":\"%s\",\"pattern\":\"%s\",\"qd\":%u,\"io_size\":%lu,"
-		       "\"seconds\":%.3f,\"ios\":%lu,\"errors\":%lu,\"iops\":%.0f,\"mib_s\":%.2f,"
-		       "\"lat_us\":{\"mean\":%.1f,\"p50\":%.0f,\"p90\":%.0f,\"p99\":%.0f,"
-		       "\"p999\":%.0f}}\n",
-		       wf_host_transport(c->h), c->pattern, c->qd, (unsigned long)c->size, secs,
-		       (unsigned long)p->ios, (unsigned long)p->errors, iops, mibs, perf_mean_us(p),
-		       perf_pct(p, 0.5), perf_pct(p, 0.9), perf_pct(p, 0.99), perf_pct(p, 0.999));
+		printf("{\"transport\":\"%s\",\"pattern\":\"%s\",\"qd\":%u,\"jobs\":%u,"
+		       "\"io_size\":%lu,\"seconds\":%.3f,\"ios\":%lu,\"errors\":%lu,\"iops\":%.0f,"
+		       "\"mib_s\":%.2f,\"lat_us\":{\"mean\":%.1f,\"p50\":%.0f,\"p90\":%.0f,"
+		       "\"p99\":%.0f,\"p999\":%.0f}}\n",
+		       wf_host_transport(c->h), c->pattern, c->qd, c->jobs, (unsigned long)c->size,
+		       secs, (unsigned long)p->ios, (unsigned long)p->errors, iops, mibs,
+		       perf_mean_us(p), perf_pct(p, 0.5), perf_pct(p, 0.9), perf_pct(p, 0.99),
+		       perf_pct(p, 0.999));
 		return;
 	}
-	printf("perf: %s %s qd %u size %lu over %s: %lu I/O in %.2f s, %.0f IOPS, %.2f MiB/s, "
-	       "%lu errors\n",
-	       c->pattern, c->v ? wf_vol_info(c->v)->name : "?", c->qd, (unsigned long)c->size,
-	       wf_host_transport(c->h), (unsigned long)p->ios, secs, iops, mibs,
-	       (unsigned long)p->errors);
+	printf("perf: %s %s qd %u x %u jobs size %lu over %s: %lu I/O in %.2f s, %.0f IOPS, "
+	       "%.2f MiB/s, %lu errors\n",
+	       c->pattern, c->v ? wf_vol_info(c->v)->name : "?", c->qd, c->jobs,
+	       (unsigned long)c->size, wf_host_transport(c->h), (unsigned long)p->ios, secs, iops,
+	       mibs, (unsigned long)p->errors);
 	printf("perf: latency us mean %.1f p50 %.0f p90 %.0f p99 %.0f p99.9 %.0f\n",
 	       perf_mean_us(p), perf_pct(p, 0.5), perf_pct(p, 0.9), perf_pct(p, 0.99),
 	       perf_pct(p, 0.999));
 }
 
-static int cmd_perf(struct cli *c)
+/*
+ * A job's queue pair, volume and buffers. Job 0 runs on the CLI's own queue
+ * pair; the others open one each, from their own thread, as libweft wants.
+ */
+static int perf_setup(struct perf *p)
 {
-	uint32_t bs = wf_vol_block_size(c->v);
-	struct perf p = {.c = c, .rng = 0x2545f4914f6cdd1dull};
-	struct pslot *slots = calloc(c->qd, sizeof(*slots));
-	uint64_t t0, end, ramp_end;
+	struct cli *c = p->c;
+	int rc;
+
+	if (!p->idx) {
+		p->qp = c->qp;
+		p->v = c->v;
+	} else {
+		rc = wf_qp_open(c->h, &p->qp);
+		if (rc) {
+			p->qp = NULL;
+			return rc;
+		}
+		rc = wf_vol_open_name(p->qp, c->volume, &p->v);
+		if (rc) {
+			p->v = NULL;
+			return rc;
+		}
+	}
+	p->nb = (uint32_t)(c->size / wf_vol_block_size(p->v));
+	p->span = (wf_vol_nblocks(p->v) - c->lba) / p->nb;
+	/* Sequential jobs start apart, as fio's jobs on one device do not. */
+	p->seq = p->span / c->jobs * p->idx;
+	p->rng = 0x2545f4914f6cdd1dull ^ ((uint64_t)p->idx * 0x9e3779b97f4a7c15ull);
+	p->hist = calloc(HIST_N, sizeof(*p->hist));
+	p->slots = calloc(c->qd, sizeof(*p->slots));
+	if (!p->span || !p->hist || !p->slots)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < c->qd; i++) {
+		p->slots[i] = (struct pslot){.p = p, .buf = wf_dma_alloc(p->qp, c->size)};
+		if (!p->slots[i].buf)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Keep qd commands in flight until the ramp and the measured time have passed. */
+static int perf_loop(struct perf *p)
+{
+	struct cli *c = p->c;
+	uint64_t t0 = now_ns(), ramp_end = t0 + (uint64_t)c->ramp * 1000000000ull;
+	uint64_t end = ramp_end + (uint64_t)c->seconds * 1000000000ull;
 	int rc = 0, active, ramping = c->ramp > 0;
 
-	if (!slots || perf_pattern(&p, c->pattern) || !c->size || c->size % bs ||
-	    c->size / bs > wf_vol_info(c->v)->max_transfer_blocks)
-		return fail("perf: pattern or size", -EINVAL);
-	p.nb = (uint32_t)(c->size / bs);
-	p.span = (wf_vol_nblocks(c->v) - c->lba) / p.nb;
-	p.hist = calloc(HIST_N, sizeof(*p.hist));
-	if (!p.span || !p.hist)
-		return fail("perf", -EINVAL);
-	for (uint32_t i = 0; i < c->qd; i++) {
-		slots[i] = (struct pslot){.p = &p, .buf = wf_dma_alloc(c->qp, c->size)};
-		if (!slots[i].buf)
-			return fail("perf", -ENOMEM);
-	}
-	t0 = now_ns();
-	ramp_end = t0 + (uint64_t)c->ramp * 1000000000ull;
-	end = ramp_end + (uint64_t)c->seconds * 1000000000ull;
 	do {
 		uint64_t now = now_ns();
 		int going = now < end;
@@ -485,31 +535,138 @@ static int cmd_perf(struct cli *c)
 		if (ramping && now >= ramp_end) {
 			ramping = 0;
 			t0 = now;
-			p.ios = p.errors = p.lat_ns = 0;
-			memset(p.hist, 0, HIST_N * sizeof(*p.hist));
+			p->ios = p->errors = p->lat_ns = 0;
+			memset(p->hist, 0, HIST_N * sizeof(*p->hist));
 		}
 		active = 0;
 		for (uint32_t i = 0; i < c->qd && !rc; i++) {
-			if (!slots[i].busy && going)
-				rc = perf_submit(&p, &slots[i]);
-			active |= slots[i].busy;
+			if (!p->slots[i].busy && going)
+				rc = perf_submit(p, &p->slots[i]);
+			active |= p->slots[i].busy;
 		}
 		if (rc)
-			break;
+			return rc;
 		/*
 		 * Every slot is busy: wait in the poll, which spins within the
 		 * budget the gaps between completions have earned and yields while
 		 * it does, so soft-RoCE's softirq on this CPU still runs.
 		 */
-		if (active)
-			rc = wf_qp_poll(c->qp, 1) < 0 ? -EIO : 0;
-	} while (active && !rc);
-	if (rc)
-		return fail("perf", rc);
-	perf_report(&p, (double)(now_ns() - t0) / 1e9);
-	free(p.hist);
-	free(slots);
-	return p.errors ? 1 : 0;
+		if (active && wf_qp_poll(p->qp, 1) < 0)
+			return -EIO;
+	} while (active);
+	p->window_ns = now_ns() - t0;
+	return 0;
+}
+
+/* Arrive at the start line with @rc; true when every job may go, false when one failed. */
+static bool perf_arrive(struct perf_run *run, int rc)
+{
+	bool ok;
+
+	pthread_mutex_lock(&run->lock);
+	run->arrived++;
+	run->failed |= rc != 0;
+	pthread_cond_broadcast(&run->cond);
+	while (!run->go)
+		pthread_cond_wait(&run->cond, &run->lock);
+	ok = !run->failed;
+	pthread_mutex_unlock(&run->lock);
+	return ok;
+}
+
+/* Release the @n jobs that started once all have arrived (@rc: the main thread's own failure). */
+static void perf_release(struct perf_run *run, uint32_t n, int rc)
+{
+	pthread_mutex_lock(&run->lock);
+	run->failed |= rc != 0;
+	while (run->arrived < n)
+		pthread_cond_wait(&run->cond, &run->lock);
+	run->go = true;
+	pthread_cond_broadcast(&run->cond);
+	pthread_mutex_unlock(&run->lock);
+}
+
+static void *perf_job(void *arg)
+{
+	struct perf *p = arg;
+	int rc = perf_setup(p);
+
+	if (!perf_arrive(p->run, rc) && !rc)
+		rc = -ECANCELED;
+	if (!rc)
+		rc = perf_loop(p);
+	p->rc = rc;
+	return NULL;
+}
+
+static void perf_free(struct perf *p)
+{
+	if (p->idx && p->qp) {
+		wf_vol_close(p->v);
+		wf_qp_close(p->qp); /* frees the job's buffers too */
+	}
+	free(p->hist);
+	free(p->slots);
+}
+
+/* Job @q's counts and histogram into @p's; the run lasts as long as its longest job. */
+static void perf_merge(struct perf *p, const struct perf *q)
+{
+	p->ios += q->ios;
+	p->errors += q->errors;
+	p->lat_ns += q->lat_ns;
+	for (uint32_t i = 0; i < HIST_N; i++)
+		p->hist[i] += q->hist[i];
+	if (q->window_ns > p->window_ns)
+		p->window_ns = q->window_ns;
+}
+
+/*
+ * --jobs N runs N threads with a queue pair each, qd commands in flight on
+ * every one: a target with several poll-group threads serves them on as
+ * many CPUs, which one queue pair, polled by one thread, cannot use.
+ */
+static int cmd_perf(struct cli *c)
+{
+	uint32_t bs = wf_vol_block_size(c->v), started = 0;
+	struct perf_run run = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+	struct perf *jobs = calloc(c->jobs, sizeof(*jobs));
+	int rc = 0;
+
+	if (!jobs)
+		return fail("perf", -ENOMEM);
+	for (uint32_t j = 0; j < c->jobs; j++) {
+		jobs[j] = (struct perf){.c = c, .run = &run, .idx = j};
+		if (perf_pattern(&jobs[j], c->pattern) || !c->size || c->size % bs ||
+		    c->size / bs > wf_vol_info(c->v)->max_transfer_blocks) {
+			free(jobs);
+			return fail("perf: pattern or size", -EINVAL);
+		}
+	}
+	/* Job 0 runs here, on the CLI's queue pair; the others each on a thread of their own. */
+	while (started + 1 < c->jobs && !rc) {
+		rc = -pthread_create(&jobs[started + 1].thread, NULL, perf_job, &jobs[started + 1]);
+		started += !rc;
+	}
+	if (!rc)
+		rc = perf_setup(&jobs[0]);
+	perf_release(&run, started, rc);
+	if (!rc)
+		rc = perf_loop(&jobs[0]);
+	for (uint32_t j = 1; j <= started; j++) {
+		pthread_join(jobs[j].thread, NULL);
+		if (!rc && jobs[j].rc != -ECANCELED)
+			rc = jobs[j].rc;
+	}
+	for (uint32_t j = 1; !rc && j < c->jobs; j++)
+		perf_merge(&jobs[0], &jobs[j]);
+	if (!rc)
+		perf_report(&jobs[0], (double)jobs[0].window_ns / 1e9);
+	for (uint32_t j = 0; j < c->jobs; j++)
+		perf_free(&jobs[j]);
+	rc = rc ? fail("perf", rc) : jobs[0].errors ? 1 : 0;
+	free(jobs);
+	return rc;
 }
 
 static void usage(FILE *f)
@@ -523,7 +680,8 @@ static void usage(FILE *f)
 		"              [--stop-file F]\n"
 		"  perf:       [--qd N] [--size BYTES] [--pattern read|write|randread|randwrite|"
 		"randrw|rw]\n"
-		"              [--time S] [--ramp S] [--json]\n"
+		"              [--time S] [--ramp S] [--jobs N] [--json]\n"
+		"              (--jobs: N threads, a queue pair each, qd in flight on each)\n"
 		"  connection: [--reconnect MS] [--keep-alive MS] [--keep-alive-timeout MS]\n"
 		"              [--spin-us US]   (most a poll spins before sleeping; 0: never)\n"
 		"              [--no-windows]   (buffer keys outlive their commands)\n");
@@ -562,6 +720,7 @@ static int parse_args(struct cli *c, int argc, char **argv)
 	    {"time", required_argument, NULL, 'T'},
 	    {"ramp", required_argument, NULL, 'r'},
 	    {"json", no_argument, NULL, 'j'},
+	    {"jobs", required_argument, NULL, 'J'},
 	    {"passes", required_argument, NULL, 'n'},
 	    {"stop-file", required_argument, NULL, 'S'},
 	    {"reconnect", required_argument, NULL, 'R'},
@@ -646,6 +805,9 @@ static int parse_args(struct cli *c, int argc, char **argv)
 		case 'j':
 			c->json = 1;
 			break;
+		case 'J':
+			c->jobs = (uint32_t)v;
+			break;
 		case 'W':
 			c->o.windows = 0;
 			break;
@@ -653,7 +815,7 @@ static int parse_args(struct cli *c, int argc, char **argv)
 			return -EINVAL;
 		}
 	}
-	if (!c->qd || c->qd > 1024)
+	if (!c->qd || c->qd > 1024 || !c->jobs || c->jobs > MAX_JOBS)
 		return -EINVAL;
 	if (c->o.queue_depth < c->qd)
 		c->o.queue_depth = (uint16_t)c->qd;
@@ -662,8 +824,13 @@ static int parse_args(struct cli *c, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	struct cli c = {
-	    .qd = 16, .size = 4096, .seconds = 3, .pattern = "randread", .gen = 1, .passes = 1};
+	struct cli c = {.qd = 16,
+			.jobs = 1,
+			.size = 4096,
+			.seconds = 3,
+			.pattern = "randread",
+			.gen = 1,
+			.passes = 1};
 	const char *cmd, *vol;
 	int rc;
 
@@ -676,6 +843,7 @@ int main(int argc, char **argv)
 	}
 	cmd = argv[optind];
 	vol = optind + 1 < argc ? argv[optind + 1] : NULL;
+	c.volume = vol;
 	if (strcmp(cmd, "list") && (!vol || optind + 2 != argc)) {
 		usage(stderr);
 		return 2;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # weftd and weft as a user runs them: --check on good and broken configs,
-# then a served RAM volume, weft list/write/read/verify/perf against it, and
-# SIGTERM, after which weftd must exit 0. Usage: weftd_test.sh WEFTD WEFT [THREADS]
+# then a served RAM volume, weft list/write/read/verify/perf (on one queue
+# pair and on several) against it, and SIGTERM, after which weftd must exit 0.
+# Usage: weftd_test.sh WEFTD WEFT [THREADS]
 # With THREADS > 1 each weft command is a new host on the next poll-group
 # thread, so a write and its read back go through different threads.
 set -euo pipefail
@@ -40,6 +41,15 @@ head -c 100000 /dev/urandom >"$dir/in"
 cmp -n 100000 "$dir/in" "$dir/out" || fail "read back differs from what was written"
 "${w[@]}" verify v1 --blocks 8192 --qd 8 --gen 5 | grep -q ', 0 bad' || fail "verify"
 "${w[@]}" perf v1 --time 1 --qd 4 --json | grep -q '"errors":0' || fail "perf"
+# --jobs N: N queue pairs at once, one per thread, measured together.
+before=$(grep -c 'host weft-cli connected' "$dir/log")
+"${w[@]}" perf v1 --time 1 --qd 4 --jobs 3 --json >"$dir/jobs" || fail "perf --jobs 3 failed"
+grep -q '"jobs":3,' "$dir/jobs" || fail "perf --jobs 3: $(cat "$dir/jobs")"
+grep -q '"errors":0,' "$dir/jobs" || fail "perf --jobs 3 had errors: $(cat "$dir/jobs")"
+if grep -q '"ios":0,' "$dir/jobs"; then fail "perf --jobs 3 did no I/O"; fi
+after=$(grep -c 'host weft-cli connected' "$dir/log")
+[ $((after - before)) = 3 ] || fail "perf --jobs 3 connected $((after - before)) queue pairs"
+if "${w[@]}" perf v1 --jobs 0 2>/dev/null; then fail "perf took --jobs 0"; fi
 if "${w[@]}" --host nobody list 2>/dev/null; then fail "an unknown host was let in"; fi
 
 # SIGTERM while a host is busy: weftd drains, lets it go, and still exits 0.
