@@ -459,9 +459,19 @@ static int poll_cq(struct wf_verbs_pg *pg)
 	return total;
 }
 
+/*
+ * Receives go back before the SENDs go out. A target releases a command's
+ * buffer as it queues the completion, and over rxe a SEND is delivered
+ * inside its post: a host can answer a completion with a new command before
+ * this function returns. Posted in the other order, that command could find
+ * the shared receive queue empty even with a buffer for every command the
+ * hosts may have out, and the RNR retry that follows breaks rxe's windows
+ * (docs/SECURITY.md).
+ */
 static int flush_dirty(struct wf_verbs_pg *pg)
 {
 	struct wf_verbs_ep *list = pg->dirty, *ep;
+	int ret = repost_rx(pg);
 
 	pg->dirty = NULL;
 	while ((ep = list)) {
@@ -470,7 +480,7 @@ static int flush_dirty(struct wf_verbs_pg *pg)
 		ep->dirty = false;
 		wf_verbs_ep_flush(ep);
 	}
-	return repost_rx(pg);
+	return ret;
 }
 
 static void drain_cq_events(struct wf_verbs_pg *pg)

@@ -784,6 +784,36 @@ static void wait_no_hosts(struct env *e)
 	WF_CHECK_EQ(atomic_load(&e->th.target->nconns), 0);
 }
 
+/*
+ * RNR NAKs the RDMA ports sent and received so far, from rdma(8)'s
+ * counters; -1 over TCP. Each is a SEND that met an empty receive queue.
+ */
+static long rnr_naks(const struct env *e)
+{
+	static const char *const keys[] = {" rcvd_rnr_err ", " send_rnr_err "};
+	char out[8192] = "";
+	size_t len = 0, got;
+	long n = 0;
+	FILE *f;
+
+	if (strcmp(e->th.transport, "rdma"))
+		return -1;
+	f = popen("rdma statistic show link 2>/dev/null | tr '\\n' ' '", "r");
+	WF_CHECK(f != NULL);
+	while (len + 1 < sizeof(out) && (got = fread(out + len, 1, sizeof(out) - 1 - len, f)) > 0)
+		len += got;
+	out[len] = '\0';
+	WF_CHECK_EQ(pclose(f), 0);
+	for (int k = 0; k < 2; k++) {
+		const char *p = strstr(out, keys[k]);
+
+		WF_CHECK(p != NULL); /* rxe has the counter: zero is a reading, not a default */
+		for (; p; p = strstr(p + 1, keys[k]))
+			n += strtol(p + strlen(keys[k]), NULL, 10);
+	}
+	return n;
+}
+
 #define MANY_QD 128
 
 struct many_job {
@@ -829,8 +859,10 @@ static void *many_thread(void *arg)
 			}
 			while (wf_qp_outstanding(h.qp))
 				WF_CHECK(wf_qp_poll(h.qp, 100) >= 0);
-			for (uint32_t i = 0; i < MANY_QD; i++)
-				WF_CHECK(ios[i].done && ios[i].status == 0);
+			for (uint32_t i = 0; i < MANY_QD; i++) {
+				WF_CHECK(ios[i].done);
+				WF_CHECK_EQ(ios[i].status, 0);
+			}
 		}
 		for (uint32_t i = 0; i < MANY_QD; i++)
 			check_stamp(mem + (size_t)i * bytes, bytes, (base + (uint64_t)i * nb) * 512,
@@ -862,6 +894,7 @@ static void case_many(struct env *e)
 	pthread_t t[MANY_HOSTS];
 	struct many_job jobs[MANY_HOSTS];
 	pthread_barrier_t all;
+	long rnr0 = rnr_naks(e);
 
 	WF_CHECK_EQ(pthread_barrier_init(&all, NULL, MANY_HOSTS), 0);
 	for (int i = 0; i < MANY_HOSTS; i++) {
@@ -875,6 +908,8 @@ static void case_many(struct env *e)
 	printf("e2e many: %d hosts x qd %d: RSS %ld KiB after 2 rounds, %ld KiB at the end\n",
 	       MANY_HOSTS, MANY_QD, jobs[0].rss[0], jobs[0].rss[1]);
 	WF_CHECK(jobs[0].rss[1] - jobs[0].rss[0] < 16 * 1024);
+	/* A receive for every command the hosts may have out, back before each completion. */
+	WF_CHECK_EQ(rnr_naks(e), rnr0);
 	pthread_barrier_destroy(&all);
 	wait_no_hosts(e);
 }
