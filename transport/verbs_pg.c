@@ -62,7 +62,7 @@ static void rx_release(struct wf_rx_impl *r)
 	struct wf_verbs_rx *rx = wf_container_of(r, struct wf_verbs_rx, base);
 	struct wf_verbs_pg *pg = rx->pg;
 
-	/* Reposted together at the end of the poll: one doorbell for many buffers. */
+	/* Reposted together, ahead of the poll's SENDs (flush_dirty): one post for many. */
 	rx->wr.next = pg->repost;
 	pg->repost = &rx->wr;
 }
