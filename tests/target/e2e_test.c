@@ -76,7 +76,7 @@ struct env {
 	int windows;	  /* hosts' per-command windows: 1 (the default), 0 with -W */
 	int ka_ms;	  /* hosts' keep_alive_ms; -1: the default */
 	int cycles;	  /* connect/disconnect cycles of case cycles */
-	int rounds;	  /* rounds of case many, at least 2 */
+	int rounds;	  /* rounds of case many, at least 3: a baseline after 2, then more */
 	const char *conf; /* more config lines for this case */
 };
 
@@ -1098,7 +1098,7 @@ int main(int argc, char **argv)
 			e.threads = (unsigned)atoi(optarg);
 		else if (c == 'k')
 			e.cycles = atoi(optarg);
-		else if (c == 'r' && atoi(optarg) >= 2)
+		else if (c == 'r' && atoi(optarg) >= 3)
 			e.rounds = atoi(optarg);
 		else if (c == 'W')
 			e.windows = 0;
