@@ -574,16 +574,23 @@ static bool perf_arrive(struct perf_run *run, int rc)
 	return ok;
 }
 
-/* Release the @n jobs that started once all have arrived (@rc: the main thread's own failure). */
-static void perf_release(struct perf_run *run, uint32_t n, int rc)
+/*
+ * Release the @n jobs that started once all have arrived (@rc: the main
+ * thread's own failure); true when every job, the main one too, may go.
+ */
+static bool perf_release(struct perf_run *run, uint32_t n, int rc)
 {
+	bool ok;
+
 	pthread_mutex_lock(&run->lock);
 	run->failed |= rc != 0;
 	while (run->arrived < n)
 		pthread_cond_wait(&run->cond, &run->lock);
 	run->go = true;
+	ok = !run->failed;
 	pthread_cond_broadcast(&run->cond);
 	pthread_mutex_unlock(&run->lock);
+	return ok;
 }
 
 static void *perf_job(void *arg)
@@ -630,18 +637,18 @@ static int cmd_perf(struct cli *c)
 {
 	uint32_t bs = wf_vol_block_size(c->v), started = 0;
 	struct perf_run run = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
-	struct perf *jobs = calloc(c->jobs, sizeof(*jobs));
+	struct perf proto = {.c = c, .run = &run}, *jobs;
 	int rc = 0;
 
+	if (perf_pattern(&proto, c->pattern) || !c->size || c->size % bs ||
+	    c->size / bs > wf_vol_info(c->v)->max_transfer_blocks)
+		return fail("perf: pattern or size", -EINVAL);
+	jobs = calloc(c->jobs, sizeof(*jobs));
 	if (!jobs)
 		return fail("perf", -ENOMEM);
 	for (uint32_t j = 0; j < c->jobs; j++) {
-		jobs[j] = (struct perf){.c = c, .run = &run, .idx = j};
-		if (perf_pattern(&jobs[j], c->pattern) || !c->size || c->size % bs ||
-		    c->size / bs > wf_vol_info(c->v)->max_transfer_blocks) {
-			free(jobs);
-			return fail("perf: pattern or size", -EINVAL);
-		}
+		jobs[j] = proto;
+		jobs[j].idx = j;
 	}
 	/* Job 0 runs here, on the CLI's queue pair; the others each on a thread of their own. */
 	while (started + 1 < c->jobs && !rc) {
@@ -650,12 +657,14 @@ static int cmd_perf(struct cli *c)
 	}
 	if (!rc)
 		rc = perf_setup(&jobs[0]);
-	perf_release(&run, started, rc);
+	/* A job that could not start cancels this one too; its own error is reported below. */
+	if (!perf_release(&run, started, rc) && !rc)
+		rc = -ECANCELED;
 	if (!rc)
 		rc = perf_loop(&jobs[0]);
 	for (uint32_t j = 1; j <= started; j++) {
 		pthread_join(jobs[j].thread, NULL);
-		if (!rc && jobs[j].rc != -ECANCELED)
+		if ((!rc || rc == -ECANCELED) && jobs[j].rc && jobs[j].rc != -ECANCELED)
 			rc = jobs[j].rc;
 	}
 	for (uint32_t j = 1; !rc && j < c->jobs; j++)
