@@ -785,33 +785,44 @@ static void wait_no_hosts(struct env *e)
 }
 
 /*
- * RNR NAKs the RDMA ports sent and received so far, from rdma(8)'s
- * counters; -1 over TCP. Each is a SEND that met an empty receive queue.
+ * The sum of every "KEY N" that rdma(8) @args prints, over all devices, for
+ * each of the @n keys; -1 over TCP, where there is no device. A key rdma(8)
+ * does not print fails the test: zero must be a reading, not a default.
  */
-static long rnr_naks(const struct env *e)
+static long rdma_count(const struct env *e, const char *args, const char *const *keys, int n)
 {
-	static const char *const keys[] = {" rcvd_rnr_err ", " send_rnr_err "};
-	char out[8192] = "";
+	char out[8192], cmd[128], key[40];
 	size_t len = 0, got;
-	long n = 0;
+	long sum = 0;
 	FILE *f;
 
 	if (strcmp(e->th.transport, "rdma"))
 		return -1;
-	f = popen("rdma statistic show link 2>/dev/null | tr '\\n' ' '", "r");
+	snprintf(cmd, sizeof(cmd), "rdma %s 2>/dev/null | tr '\\n' ' '", args);
+	f = popen(cmd, "r");
 	WF_CHECK(f != NULL);
 	while (len + 1 < sizeof(out) && (got = fread(out + len, 1, sizeof(out) - 1 - len, f)) > 0)
 		len += got;
 	out[len] = '\0';
 	WF_CHECK_EQ(pclose(f), 0);
-	for (int k = 0; k < 2; k++) {
-		const char *p = strstr(out, keys[k]);
+	for (int k = 0; k < n; k++) {
+		const char *p;
 
-		WF_CHECK(p != NULL); /* rxe has the counter: zero is a reading, not a default */
-		for (; p; p = strstr(p + 1, keys[k]))
-			n += strtol(p + strlen(keys[k]), NULL, 10);
+		snprintf(key, sizeof(key), " %s ", keys[k]);
+		p = strstr(out, key);
+		WF_CHECK(p != NULL);
+		for (; p; p = strstr(p + 1, key))
+			sum += strtol(p + strlen(key), NULL, 10);
 	}
-	return n;
+	return sum;
+}
+
+/* RNR NAKs sent and received so far: each a SEND that met an empty receive queue. */
+static long rnr_naks(const struct env *e)
+{
+	static const char *const keys[] = {"rcvd_rnr_err", "send_rnr_err"};
+
+	return rdma_count(e, "statistic show link", keys, 2);
 }
 
 #define MANY_QD 128
@@ -914,29 +925,10 @@ static void case_many(struct env *e)
 	wait_no_hosts(e);
 }
 
-/*
- * The device's count of one resource (qp, mr, cq, cm_id...) over every
- * process, from rdma(8); -1 over TCP, where there is no device.
- */
+/* The devices' count of one resource (qp, mr, cq, cm_id...) over every process. */
 static long rdma_res(const struct env *e, const char *what)
 {
-	char line[512], key[32];
-	long n = -1;
-	FILE *f;
-
-	if (strcmp(e->th.transport, "rdma"))
-		return -1;
-	f = popen("rdma resource show 2>/dev/null", "r");
-	WF_CHECK(f != NULL);
-	snprintf(key, sizeof(key), " %s ", what);
-	while (fgets(line, sizeof(line), f)) {
-		const char *p = strstr(line, key);
-
-		if (p)
-			n = strtol(p + strlen(key), NULL, 10);
-	}
-	WF_CHECK_EQ(pclose(f), 0);
-	return n;
+	return rdma_count(e, "resource show", &what, 1);
 }
 
 /*
