@@ -4,7 +4,9 @@
  * can be compared line by line: SEND ping-pong latency (half the round trip,
  * like ib_send_lat), RDMA READ latency (ib_read_lat), and WRITE and READ
  * bandwidth with a window of outstanding operations (ib_write_bw, ib_read_bw).
- * Server and client are separate processes, as with perftest.
+ * Server and client are separate processes, as with perftest; as with
+ * perftest, the server of a one-sided test (read_lat, write_bw, read_bw)
+ * sleeps until the client quits, whatever --poll says.
  *
  * cmd_lat has no perftest twin: it is a storage read's wire pattern with no
  * storage stack around it (a 64-byte command naming the client's buffer; the
@@ -73,6 +75,17 @@ struct perf {
 static bool is_cmd(enum test t)
 {
 	return t == T_CMD_LAT || t == T_CMD_BW;
+}
+
+/*
+ * Whether the server only lends its buffer: the client READs or WRITEs it and
+ * the server has nothing to do until the client quits. perftest's passive
+ * side sleeps meanwhile, so ours does too, whatever --poll says: a server
+ * spinning on nothing takes a CPU from the guest the client's transfers run in.
+ */
+static bool is_one_sided(enum test t)
+{
+	return t == T_READ_LAT || t == T_WRITE_BW || t == T_READ_BW;
 }
 
 /* cmd_bw gives each outstanding command its own slice of the buffer. */
@@ -286,7 +299,7 @@ static int run_server(struct perf *p, int ready_fd)
 	a.buf = (struct wf_rdesc){.addr = (uintptr_t)p->buf, .len = p->size, .key = p->mr->key};
 	send_bytes(p, &ax, &a, sizeof(a));
 	while (!p->quit && !p->down && !p->err)
-		if (poll_once(p) < 0)
+		if (wf_poll_group_poll(p->pg, is_one_sided(p->test) ? 100 : p->poll_timeout_ms) < 0)
 			return -EIO;
 	return p->err;
 }
