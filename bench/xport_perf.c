@@ -243,7 +243,12 @@ static int setup(struct perf *p)
 		return -EINVAL;
 	wf_transport_opts_default(&o);
 	o.capsule_size = (p->size > 4096 ? p->size : 4096) + 64;
-	o.srq_depth = 512;
+	/*
+	 * A latency test has one message out. Spread over 512 buffers, each
+	 * round trip would land on a new page of a 2 MiB ring, where perftest
+	 * receives every message into one buffer; 16 leave room and stay warm.
+	 */
+	o.srq_depth = p->test <= T_CMD_LAT ? 16 : 512;
 	o.spin_us = p->spin_us;
 	ret = wf_transport_create(ops, &o, &p->t);
 	if (ret)
