@@ -77,6 +77,12 @@ static bool is_cmd(enum test t)
 	return t == T_CMD_LAT || t == T_CMD_BW;
 }
 
+/* A latency test keeps one operation out; the others keep --window out. */
+static bool is_lat(enum test t)
+{
+	return t == T_SEND_LAT || t == T_READ_LAT || t == T_CMD_LAT;
+}
+
 /*
  * Whether the server only lends its buffer: the client READs or WRITEs it and
  * the server has nothing to do until the client quits. perftest's passive
@@ -248,7 +254,7 @@ static int setup(struct perf *p)
 	 * round trip would land on a new page of a 2 MiB ring, where perftest
 	 * receives every message into one buffer; 16 leave room and stay warm.
 	 */
-	o.srq_depth = p->test <= T_CMD_LAT ? 16 : 512;
+	o.srq_depth = is_lat(p->test) ? 16 : 512;
 	o.spin_us = p->spin_us;
 	ret = wf_transport_create(ops, &o, &p->t);
 	if (ret)
@@ -281,6 +287,7 @@ static void teardown(struct perf *p)
 static int run_server(struct perf *p, int ready_fd)
 {
 	struct advert a = {.magic = MAGIC_ADVERT};
+	int timeout_ms = is_one_sided(p->test) ? 100 : p->poll_timeout_ms;
 	struct wf_xfer ax;
 	uint16_t port;
 	int ret;
@@ -304,7 +311,7 @@ static int run_server(struct perf *p, int ready_fd)
 	a.buf = (struct wf_rdesc){.addr = (uintptr_t)p->buf, .len = p->size, .key = p->mr->key};
 	send_bytes(p, &ax, &a, sizeof(a));
 	while (!p->quit && !p->down && !p->err)
-		if (wf_poll_group_poll(p->pg, is_one_sided(p->test) ? 100 : p->poll_timeout_ms) < 0)
+		if (wf_poll_group_poll(p->pg, timeout_ms) < 0)
 			return -EIO;
 	return p->err;
 }
@@ -495,7 +502,7 @@ static int run_client(struct perf *p)
 		ret = wait_for(p, &p->recvs, p->recvs + 1);
 	if (ret)
 		return ret;
-	ret = p->test <= T_CMD_LAT ? lat_test(p) : bw_test(p);
+	ret = is_lat(p->test) ? lat_test(p) : bw_test(p);
 	if (ret)
 		return ret;
 	send_bytes(p, &x, &q, sizeof(q));
