@@ -1,9 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "spin.h"
 
-#include <errno.h>
-#include <sched.h>
-
 /* Below this a budget is not worth a loop: spinning stops altogether. */
 #define SPIN_FLOOR_NS 10000u
 /* A round (one poll and a yield) this long means another task had the CPU. */
@@ -99,15 +96,4 @@ bool wf_spin_keep(struct wf_spin *s, uint64_t now_ns)
 	}
 	s->round_ns = keep ? now_ns : 0;
 	return keep;
-}
-
-int wf_spin_yield(struct wf_spin *s, uint64_t now_ns)
-{
-	/* Counted from the spin's start too, so a short wait never pays for one. */
-	uint64_t since = s->yield_ns > s->start_ns ? s->yield_ns : s->start_ns;
-
-	if (now_ns - since < WF_SPIN_YIELD_NS)
-		return 0;
-	s->yield_ns = now_ns;
-	return sched_yield() ? -errno : 1;
 }

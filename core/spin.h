@@ -25,19 +25,7 @@
  * keep coming (a CPU shared for good). The CPU clock keeps a virtual
  * machine's stolen time from counting: its guest kernel sees the vCPU as
  * running, and so does the spinner.
- *
- * A spinner yields its CPU now and then rather than every round: a woken
- * softirq thread usually preempts it anyway, and under TCG a sched_yield()
- * costs about 1.5 us, which a round that yields adds to the wait for the
- * very work it spins for: wf_spin_yield().
  */
-/*
- * How long a spin runs between yields. A softirq thread that no wake-up
- * preemption let in waits at most this, small beside the work it brings
- * (tens of microseconds a packet under TCG).
- */
-#define WF_SPIN_YIELD_NS 20000u
-
 struct wf_spin {
 	uint64_t max_ns;	  /* the cap; 0: never spin */
 	uint64_t cur_ns;	  /* spin this long after the last work before sleeping */
@@ -50,7 +38,6 @@ struct wf_spin {
 	uint64_t backoff_ns;	  /* the latest such pause */
 	uint64_t preempt_ns;	  /* when the latest preemption was seen */
 	uint64_t preemptions;	  /* times a spin lost its CPU and stopped */
-	uint64_t yield_ns;	  /* when the spin last yielded its CPU */
 };
 
 /* CLOCK_MONOTONIC in nanoseconds. */
@@ -83,12 +70,5 @@ void wf_spin_found(struct wf_spin *s, uint64_t now_ns, bool arrived);
 
 /* Whether a loop that found nothing at @now_ns should poll again rather than sleep. */
 bool wf_spin_keep(struct wf_spin *s, uint64_t now_ns);
-
-/*
- * A round of a kept spin at @now_ns: yield the CPU once the spin has run
- * WF_SPIN_YIELD_NS since it began or last yielded. 1 if it yielded, 0 if not
- * due, or -errno.
- */
-int wf_spin_yield(struct wf_spin *s, uint64_t now_ns);
 
 #endif

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -501,25 +502,12 @@ static int flush_all(struct wf_tgt_shard *t)
 	return first;
 }
 
-/*
- * A thread with work looks at its stop fd once a millisecond of its loop's
- * clock, not every round: under TCG the epoll_wait() costs about 0.75 us, on
- * the way to the next command.
- */
-static int look_for_stop(struct wf_tgt_shard *t, uint64_t *seen_ms, int efd, struct epoll_event *ev)
-{
-	if (t->now_ms == *seen_ms)
-		return 0;
-	*seen_ms = t->now_ms;
-	return wait_events(efd, ev, WF_CFG_LISTENS + 1, 0);
-}
-
 /* One shard's thread: serve until the stop fd is readable, drain, flush. */
 static int shard_run(struct wf_tgt_shard *t, int stop_fd)
 {
 	struct epoll_event ev[WF_CFG_LISTENS + 1];
 	struct wf_spin spin;
-	uint64_t now, stop_ms = 0;
+	uint64_t now;
 	int efd, n, rc;
 	bool busy, arrived;
 
@@ -542,18 +530,15 @@ static int shard_run(struct wf_tgt_shard *t, int stop_fd)
 			wf_spin_found(&spin, now, arrived);
 		/*
 		 * Spinning a while after work saves a wake-up per I/O at low queue
-		 * depth. A spinning thread yields now and then, so rxe's softirq and
+		 * depth. A spinning thread yields each round, so rxe's softirq and
 		 * other spinners on the same CPU still get it.
 		 */
-		if (rc || busy) {
-			n = look_for_stop(t, &stop_ms, efd, ev);
-		} else if (wf_spin_keep(&spin, now)) {
-			n = wf_spin_yield(&spin, now);
-			if (n >= 0)
-				n = look_for_stop(t, &stop_ms, efd, ev);
-		} else {
+		if (rc || busy)
+			n = wait_events(efd, ev, WF_CFG_LISTENS + 1, 0);
+		else if (wf_spin_keep(&spin, now))
+			n = sched_yield() ? -errno : wait_events(efd, ev, WF_CFG_LISTENS + 1, 0);
+		else
 			n = idle_wait(t, efd, ev, WF_CFG_LISTENS + 1);
-		}
 		if (n < 0) {
 			rc = n;
 			goto out;

@@ -7,6 +7,7 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -239,21 +240,19 @@ static int poll_and_learn(struct wf_poll_group *pg, int timeout_ms)
 /*
  * A caller that would sleep is waiting for something: within the budget the
  * gaps between work have earned, poll instead, and save a wake-up through
- * the kernel. The spin yields now and then, so the softirq that carries
- * soft-RoCE's packets, or another spinner, still gets this CPU.
+ * the kernel. Each round yields, so the softirq that carries soft-RoCE's
+ * packets, or another spinner, still gets this CPU.
  */
 int wf_poll_group_poll(struct wf_poll_group *pg, int timeout_ms)
 {
-	uint64_t now;
 	int n;
 
-	while (timeout_ms && wf_spin_keep(&pg->spin, now = wf_now_ns())) {
+	while (timeout_ms && wf_spin_keep(&pg->spin, wf_now_ns())) {
 		n = poll_and_learn(pg, 0);
 		if (n)
 			return n;
-		n = wf_spin_yield(&pg->spin, now);
-		if (n < 0)
-			return n;
+		if (sched_yield())
+			return -errno;
 	}
 	return poll_and_learn(pg, timeout_ms);
 }

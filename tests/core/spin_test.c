@@ -245,36 +245,6 @@ static void long_round_on_cpu_is_not_preemption(void)
 	fake_cpu = 0;
 }
 
-/* A spin yields once it has run WF_SPIN_YIELD_NS since it began or last yielded. */
-static void yields_now_and_then(void)
-{
-	const uint64_t y = WF_SPIN_YIELD_NS;
-	struct wf_spin s;
-	uint64_t t = T0;
-
-	init(&s, 5000);
-	wf_spin_work(&s, t);
-	wf_spin_work(&s, t += 300 * US);
-	WF_CHECK(wf_spin_keep(&s, t += 1));
-	WF_CHECK_EQ(wf_spin_yield(&s, t), 0);
-	WF_CHECK(wf_spin_keep(&s, t += y - 1));
-	WF_CHECK_EQ(wf_spin_yield(&s, t), 0);
-	WF_CHECK(wf_spin_keep(&s, t += 1));
-	WF_CHECK_EQ(wf_spin_yield(&s, t), 1);
-	WF_CHECK(wf_spin_keep(&s, t += y / 2));
-	WF_CHECK_EQ(wf_spin_yield(&s, t), 0);
-	WF_CHECK(wf_spin_keep(&s, t += y / 2));
-	WF_CHECK_EQ(wf_spin_yield(&s, t), 1);
-	/* Work ends the spin; the next one counts from its own start. */
-	wf_spin_work(&s, t += 1);
-	WF_CHECK(wf_spin_keep(&s, t += y / 2));
-	WF_CHECK_EQ(wf_spin_yield(&s, t), 0);
-	WF_CHECK(wf_spin_keep(&s, t += y / 2));
-	WF_CHECK_EQ(wf_spin_yield(&s, t), 0);
-	WF_CHECK(wf_spin_keep(&s, t += y / 2));
-	WF_CHECK_EQ(wf_spin_yield(&s, t), 1);
-}
-
 static void clock_moves_forward(void)
 {
 	uint64_t a = wf_now_ns(), b = wf_now_ns();
@@ -294,7 +264,6 @@ int main(void)
 	backoff_doubles_while_contended();
 	sleep_between_rounds_is_not_preemption();
 	long_round_on_cpu_is_not_preemption();
-	yields_now_and_then();
 	clock_moves_forward();
 	return 0;
 }
