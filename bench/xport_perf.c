@@ -14,7 +14,9 @@
  * over the whole round trip. It is the floor for weft's QD1 read latency.
  * cmd_bw is the same pattern with --window commands outstanding, each naming
  * its own slice of the client's buffer: the most a storage read of --size
- * at that queue depth can move over this transport, in MiB/s.
+ * at that queue depth can move over this transport, in MiB/s. cmd_write_bw
+ * is a storage write's: the server RDMA-READs the slice the command names
+ * and, once the READ has completed, SENDs the reply.
  *
  * Output: one "RESULT key=value ..." line per test, for bench/compare-transport.
  */
@@ -39,9 +41,18 @@
 #define WAIT_MS	     30000
 #define QUEUE_DEPTH  128 /* the client asks for it; cmd_bw keeps no more commands out */
 
-enum test { T_SEND_LAT, T_READ_LAT, T_CMD_LAT, T_WRITE_BW, T_READ_BW, T_CMD_BW, T_COUNT };
-static const char *const test_names[] = {"send_lat", "read_lat", "cmd_lat",
-					 "write_bw", "read_bw",	 "cmd_bw"};
+enum test {
+	T_SEND_LAT,
+	T_READ_LAT,
+	T_CMD_LAT,
+	T_WRITE_BW,
+	T_READ_BW,
+	T_CMD_BW,
+	T_CMD_WRITE_BW,
+	T_COUNT
+};
+static const char *const test_names[] = {"send_lat", "read_lat", "cmd_lat",	"write_bw",
+					 "read_bw",  "cmd_bw",	 "cmd_write_bw"};
 
 struct advert {
 	uint32_t magic;
@@ -74,7 +85,13 @@ struct perf {
 
 static bool is_cmd(enum test t)
 {
-	return t == T_CMD_LAT || t == T_CMD_BW;
+	return t == T_CMD_LAT || t == T_CMD_BW || t == T_CMD_WRITE_BW;
+}
+
+/* The windowed command tests: each command in flight has its own slice of the buffer. */
+static bool is_cmd_bw(enum test t)
+{
+	return t == T_CMD_BW || t == T_CMD_WRITE_BW;
 }
 
 /* A latency test keeps one operation out; the others keep --window out. */
@@ -94,10 +111,9 @@ static bool is_one_sided(enum test t)
 	return t == T_READ_LAT || t == T_WRITE_BW || t == T_READ_BW;
 }
 
-/* cmd_bw gives each outstanding command its own slice of the buffer. */
 static size_t buf_len(const struct perf *p)
 {
-	size_t len = p->test == T_CMD_BW ? (size_t)p->size * p->window : p->size;
+	size_t len = is_cmd_bw(p->test) ? (size_t)p->size * p->window : p->size;
 
 	return len < 4096 ? 4096 : len;
 }
@@ -179,13 +195,49 @@ static void send_bytes(struct perf *p, struct wf_xfer *x, const void *data, uint
 	post_or_fail(p, x);
 }
 
+/*
+ * cmd_write_bw: the READ of a command's slice is in, into a slice of ours
+ * whose last byte was cleared. It must hold the client's byte; then the reply
+ * goes, from the xfer after the READ's.
+ */
+static void write_data_in(struct wf_xfer *x, int status)
+{
+	struct perf *p = x->arg;
+
+	xfer_done(x, status);
+	if (!status && ((uint8_t *)x->buf)[x->len - 1] != 0x5a && !p->err)
+		p->err = -EBADMSG;
+	if (!status)
+		send_bytes(p, x + 1, NULL, CMD_BYTES);
+}
+
+/* A write's reply to command @c: the client's data fetched, then the completion. */
+static void serve_write(struct perf *p, const struct advert *c, struct wf_xfer *r)
+{
+	uint8_t *slice = p->buf + (size_t)(p->recvs % p->window) * p->size;
+
+	slice[c->buf.len - 1] = 0;
+	*r = (struct wf_xfer){.op = WF_XFER_READ,
+			      .buf = slice,
+			      .len = c->buf.len,
+			      .mr = p->mr,
+			      .remote = c->buf,
+			      .done = write_data_in,
+			      .arg = p};
+	post_or_fail(p, r);
+}
+
 /* A read's reply to command @c: the data placed in the client's buffer, then the completion. */
 static void serve_cmd(struct perf *p, const struct advert *c)
 {
 	struct wf_xfer *w = &p->xfers[(2 * p->recvs) % (2 * p->window)];
 
-	if (c->buf.len > p->size)
+	if (c->buf.len > p->size || c->buf.len == 0)
 		return;
+	if (p->test == T_CMD_WRITE_BW) {
+		serve_write(p, c, w);
+		return;
+	}
 	*w = (struct wf_xfer){.op = WF_XFER_WRITE,
 			      .buf = p->buf,
 			      .len = c->buf.len,
@@ -419,7 +471,7 @@ static int post_op(struct perf *p, uint32_t i)
 	uint32_t slot = i % p->window;
 	struct wf_xfer *x = &p->xfers[slot];
 
-	if (p->test != T_CMD_BW) {
+	if (!is_cmd_bw(p->test)) {
 		rw_xfer(p, x, p->test == T_WRITE_BW ? WF_XFER_WRITE : WF_XFER_READ);
 		return wf_ep_post(p->ep, x);
 	}
@@ -445,7 +497,7 @@ static uint32_t finished(const struct perf *p, uint32_t done0, uint32_t recvs0)
 {
 	uint32_t sent = p->done - done0, got = p->recvs - recvs0;
 
-	return p->test == T_CMD_BW && got < sent ? got : sent;
+	return is_cmd_bw(p->test) && got < sent ? got : sent;
 }
 
 /* cmd_bw: each reply followed its WRITE on one QP, so every slice used ends in the server's byte.
@@ -514,8 +566,8 @@ static void usage(const char *argv0)
 	fprintf(
 	    stderr,
 	    "usage: %s --transport verbs|tcp --addr A [--port P (0: any, with --role both)] --test "
-	    "send_lat|read_lat|cmd_lat|write_bw|read_bw|cmd_bw [--size B] [--iters N] [--window W] "
-	    "[--poll event|busy] [--spin-us U] [--role both|server|client]\n",
+	    "send_lat|read_lat|cmd_lat|write_bw|read_bw|cmd_bw|cmd_write_bw [--size B] [--iters N] "
+	    "[--window W] [--poll event|busy] [--spin-us U] [--role both|server|client]\n",
 	    argv0);
 }
 
@@ -584,7 +636,7 @@ static int parse(struct perf *p, int argc, char **argv, const char **role)
 	/* The command itself travels in the buffer the reply's data lands in. */
 	if (p->test == T_CMD_LAT && p->size < CMD_BYTES)
 		return -EINVAL;
-	if (p->test == T_CMD_BW && p->window > QUEUE_DEPTH)
+	if (is_cmd_bw(p->test) && p->window > QUEUE_DEPTH)
 		return -EINVAL;
 	/* Busy polling two processes on two vCPUs starves rxe's softirq; default to events. */
 	p->poll_timeout_ms = strcmp(p->poll_mode, "busy") == 0 ? 0 : 100;
@@ -626,7 +678,12 @@ int main(int argc, char **argv)
 	pid = fork();
 	if (pid == 0) {
 		close(ready[0]);
-		_exit(run_role(&p, "server", ready[1]) ? 1 : 0);
+		ret = run_role(&p, "server", ready[1]);
+		/* Its own failure (a READ's data not placed, say) reaches the client as a reset. */
+		if (ret)
+			fprintf(stderr, "xport_perf %s %s server: %s\n", p.kind, test_names[p.test],
+				strerror(-ret));
+		_exit(ret ? 1 : 0);
 	}
 	close(ready[1]);
 	if (pid < 0 || read(ready[0], &p.port, sizeof(p.port)) != sizeof(p.port)) {

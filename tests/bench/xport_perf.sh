@@ -2,7 +2,8 @@
 # bench/xport_perf, every test, briefly, over one transport: each prints a
 # RESULT line whose figures are positive numbers. It measures nothing here;
 # it keeps the benchmark that compare-transport and compare-rxe run working
-# (cmd_lat and cmd_bw also check that the replies' data was placed in the buffer).
+# (cmd_lat and cmd_bw also check that the replies' data was placed in the buffer,
+# cmd_write_bw that the server's READs fetched the client's).
 #
 # Usage: xport_perf.sh BUILD_DIR verbs|tcp
 set -euo pipefail
@@ -10,7 +11,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 . "$root/bench/lib/result.sh"
 perf=$1/bench/xport_perf kind=$2
 addr=${WEFT_RXE_ADDR:-127.0.0.1}
-for t in send_lat read_lat cmd_lat write_bw read_bw cmd_bw; do
+for t in send_lat read_lat cmd_lat write_bw read_bw cmd_bw cmd_write_bw; do
 	for size in 64 131072; do
 		# Port 0: the server takes a free one, so tests running alongside never collide.
 		out=$("$perf" --transport "$kind" --addr "$addr" --port 0 --test $t --size $size \
