@@ -211,42 +211,33 @@ static void write_data_in(struct wf_xfer *x, int status)
 		send_bytes(p, x + 1, NULL, CMD_BYTES);
 }
 
-/* A write's reply to command @c: the client's data fetched, then the completion. */
-static void serve_write(struct perf *p, const struct advert *c, struct wf_xfer *r)
-{
-	uint8_t *slice = p->buf + (size_t)(p->recvs % p->window) * p->size;
-
-	slice[c->buf.len - 1] = 0;
-	*r = (struct wf_xfer){.op = WF_XFER_READ,
-			      .buf = slice,
-			      .len = c->buf.len,
-			      .mr = p->mr,
-			      .remote = c->buf,
-			      .done = write_data_in,
-			      .arg = p};
-	post_or_fail(p, r);
-}
-
-/* A read's reply to command @c: the data placed in the client's buffer, then the completion. */
+/*
+ * The data of command @c, into @x: a read's WRITE from our buffer into the
+ * client's, then the reply; or a write's READ of the client's into a slice
+ * of ours whose last byte is cleared, and the reply once it is in.
+ */
 static void serve_cmd(struct perf *p, const struct advert *c)
 {
-	struct wf_xfer *w = &p->xfers[(2 * p->recvs) % (2 * p->window)];
+	struct wf_xfer *x = &p->xfers[(2 * p->recvs) % (2 * p->window)];
+	bool write = p->test == T_CMD_WRITE_BW;
+	uint8_t *buf = p->buf;
 
 	if (c->buf.len > p->size || c->buf.len == 0)
 		return;
-	if (p->test == T_CMD_WRITE_BW) {
-		serve_write(p, c, w);
-		return;
+	if (write) {
+		buf += (size_t)(p->recvs % p->window) * p->size;
+		buf[c->buf.len - 1] = 0;
 	}
-	*w = (struct wf_xfer){.op = WF_XFER_WRITE,
-			      .buf = p->buf,
+	*x = (struct wf_xfer){.op = write ? WF_XFER_READ : WF_XFER_WRITE,
+			      .buf = buf,
 			      .len = c->buf.len,
 			      .mr = p->mr,
 			      .remote = c->buf,
-			      .done = xfer_done,
+			      .done = write ? write_data_in : xfer_done,
 			      .arg = p};
-	post_or_fail(p, w);
-	send_bytes(p, &p->xfers[(2 * p->recvs + 1) % (2 * p->window)], NULL, CMD_BYTES);
+	post_or_fail(p, x);
+	if (!write)
+		send_bytes(p, x + 1, NULL, CMD_BYTES);
 }
 
 static void on_recv(struct wf_ep *ep, struct wf_rx *rx)
