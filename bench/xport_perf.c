@@ -39,7 +39,8 @@
 #define CMD_BYTES    64
 #define MAX_SAMPLES  100000
 #define WAIT_MS	     30000
-#define QUEUE_DEPTH  128 /* the client asks for it; cmd_bw keeps no more commands out */
+#define QUEUE_DEPTH  128  /* the client asks for it; cmd_bw keeps no more commands out */
+#define FILL	     0x5a /* every buffer's bytes at setup: data that moved shows it */
 
 enum test {
 	T_SEND_LAT,
@@ -205,10 +206,11 @@ static void write_data_in(struct wf_xfer *x, int status)
 	struct perf *p = x->arg;
 
 	xfer_done(x, status);
-	if (!status && ((uint8_t *)x->buf)[x->len - 1] != 0x5a && !p->err)
+	if (status)
+		return;
+	if (((uint8_t *)x->buf)[x->len - 1] != FILL && !p->err)
 		p->err = -EBADMSG;
-	if (!status)
-		send_bytes(p, x + 1, NULL, CMD_BYTES);
+	send_bytes(p, x + 1, NULL, CMD_BYTES);
 }
 
 /*
@@ -311,7 +313,7 @@ static int setup(struct perf *p)
 	p->samples = calloc(MAX_SAMPLES, sizeof(*p->samples));
 	if (!p->buf || !p->xfers || !p->cmds || !p->samples)
 		return -ENOMEM;
-	memset(p->buf, 0x5a, len);
+	memset(p->buf, FILL, len);
 	return wf_mr_reg(p->t, p->buf, len, WF_ACCESS_REMOTE_READ | WF_ACCESS_REMOTE_WRITE, &p->mr);
 }
 
@@ -423,7 +425,7 @@ static int lat_test(struct perf *p)
 			ret = wait_for(p, &p->recvs, recvs + 1);
 			p->samples[i] = now_us() - t0;
 			/* The reply follows the WRITE on one QP, so the data is there by now. */
-			if (!ret && p->buf[p->size - 1] != 0x5a)
+			if (!ret && p->buf[p->size - 1] != FILL)
 				ret = -EBADMSG;
 			if (!ret)
 				ret = wait_for(p, &p->done, done + 1);
@@ -496,7 +498,7 @@ static uint32_t finished(const struct perf *p, uint32_t done0, uint32_t recvs0)
 static bool slices_placed(const struct perf *p)
 {
 	for (uint32_t i = 0; i < p->window && i < p->iters; i++)
-		if (p->buf[(size_t)(i + 1) * p->size - 1] != 0x5a)
+		if (p->buf[(size_t)(i + 1) * p->size - 1] != FILL)
 			return false;
 	return true;
 }
