@@ -18,11 +18,16 @@
  * is a storage write's: the server RDMA-READs the slice the command names
  * and, once the READ has completed, SENDs the reply.
  *
+ * --cpus S,C pins the server to CPU S and the client to CPU C, as taskset
+ * would pin perftest's two processes, so a comparison can place both tools
+ * alike; without it the scheduler places them.
+ *
  * Output: one "RESULT key=value ..." line per test, for bench/compare-transport.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +72,7 @@ struct perf {
 	int poll_timeout_ms; /* 0 with --poll busy */
 	uint16_t port;
 	uint32_t size, iters, window, spin_us;
+	int cpu_server, cpu_client; /* -1: wherever the scheduler puts the role */
 	enum test test;
 
 	struct wf_transport *t;
@@ -560,24 +566,37 @@ static void usage(const char *argv0)
 	    stderr,
 	    "usage: %s --transport verbs|tcp --addr A [--port P (0: any, with --role both)] --test "
 	    "send_lat|read_lat|cmd_lat|write_bw|read_bw|cmd_bw|cmd_write_bw [--size B] [--iters N] "
-	    "[--window W] [--poll event|busy] [--spin-us U] [--role both|server|client]\n",
+	    "[--window W] [--poll event|busy] [--spin-us U] [--role both|server|client] "
+	    "[--cpus S,C]\n",
 	    argv0);
+}
+
+/* "S,C": two CPU numbers, for the server and the client. */
+static int parse_cpus(const char *arg, struct perf *p)
+{
+	char *end;
+	long s = strtol(arg, &end, 10), c;
+
+	if (end == arg || *end != ',' || s < 0 || s >= CPU_SETSIZE)
+		return -EINVAL;
+	arg = end + 1;
+	c = strtol(arg, &end, 10);
+	if (end == arg || *end || c < 0 || c >= CPU_SETSIZE)
+		return -EINVAL;
+	p->cpu_server = (int)s;
+	p->cpu_client = (int)c;
+	return 0;
 }
 
 static int parse(struct perf *p, int argc, char **argv, const char **role)
 {
 	static const struct option opts[] = {
-	    {"transport", required_argument, NULL, 'T'},
-	    {"addr", required_argument, NULL, 'a'},
-	    {"port", required_argument, NULL, 'p'},
-	    {"test", required_argument, NULL, 't'},
-	    {"size", required_argument, NULL, 's'},
-	    {"iters", required_argument, NULL, 'n'},
-	    {"window", required_argument, NULL, 'w'},
-	    {"poll", required_argument, NULL, 'P'},
-	    {"role", required_argument, NULL, 'r'},
-	    {"spin-us", required_argument, NULL, 'S'},
-	    {0},
+	    {"transport", required_argument, NULL, 'T'}, {"addr", required_argument, NULL, 'a'},
+	    {"port", required_argument, NULL, 'p'},	 {"test", required_argument, NULL, 't'},
+	    {"size", required_argument, NULL, 's'},	 {"iters", required_argument, NULL, 'n'},
+	    {"window", required_argument, NULL, 'w'},	 {"poll", required_argument, NULL, 'P'},
+	    {"role", required_argument, NULL, 'r'},	 {"spin-us", required_argument, NULL, 'S'},
+	    {"cpus", required_argument, NULL, 'c'},	 {0},
 	};
 	int c;
 
@@ -617,6 +636,10 @@ static int parse(struct perf *p, int argc, char **argv, const char **role)
 		case 'S':
 			p->spin_us = (uint32_t)strtoul(optarg, NULL, 0);
 			break;
+		case 'c':
+			if (parse_cpus(optarg, p))
+				return -EINVAL;
+			break;
 		default:
 			return -EINVAL;
 		}
@@ -636,12 +659,35 @@ static int parse(struct perf *p, int argc, char **argv, const char **role)
 	return 0;
 }
 
+/* Keep this process on @cpu (-1: leave it to the scheduler), before it sets anything up. */
+static int pin(int cpu)
+{
+	cpu_set_t set;
+
+	if (cpu < 0)
+		return 0;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set)) {
+		int err = -errno;
+
+		fprintf(stderr, "xport_perf: cannot run on CPU %d: %s\n", cpu, strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
 static int run_role(struct perf *p, const char *role, int ready_fd)
 {
-	int ret = setup(p);
+	bool server = strcmp(role, "server") == 0;
+	int ret = pin(server ? p->cpu_server : p->cpu_client);
+
+	if (ret)
+		return ret;
+	ret = setup(p);
 
 	if (!ret)
-		ret = strcmp(role, "server") == 0 ? run_server(p, ready_fd) : run_client(p);
+		ret = server ? run_server(p, ready_fd) : run_client(p);
 	teardown(p);
 	return ret;
 }
@@ -653,7 +699,9 @@ int main(int argc, char **argv)
 			 .port = 0,
 			 .size = 4096,
 			 .iters = 1000,
-			 .window = 128};
+			 .window = 128,
+			 .cpu_server = -1,
+			 .cpu_client = -1};
 	const char *role = "both";
 	int ready[2], status, ret;
 	pid_t pid;

@@ -3,7 +3,8 @@
 # RESULT line whose figures are positive numbers. It measures nothing here;
 # it keeps the benchmark that compare-transport and compare-rxe run working
 # (cmd_lat and cmd_bw also check that the replies' data was placed in the buffer,
-# cmd_write_bw that the server's READs fetched the client's).
+# cmd_write_bw that the server's READs fetched the client's), and that
+# --cpus pins or says why it cannot.
 #
 # Usage: xport_perf.sh BUILD_DIR verbs|tcp
 set -euo pipefail
@@ -25,4 +26,15 @@ for t in send_lat read_lat cmd_lat write_bw read_bw cmd_bw cmd_write_bw; do
 			{ echo "FAIL: $t $size: no positive $key" >&2; exit 1; }
 	done
 done
+# --cpus pins each side: a CPU every machine has works, one no machine has is refused aloud.
+out=$("$perf" --transport "$kind" --addr "$addr" --port 0 --test send_lat --size 64 --iters 50 \
+	--poll busy --cpus 0,0 2>&1) && echo "$out" | grep -q '^RESULT' ||
+	{ echo "FAIL: send_lat pinned to CPU 0: $out" >&2; exit 1; }
+if out=$("$perf" --transport "$kind" --addr "$addr" --port 0 --test send_lat --size 64 \
+	--iters 50 --poll busy --cpus 1023,0 2>&1); then
+	echo "FAIL: --cpus 1023,0 ran: $out" >&2
+	exit 1
+fi
+echo "$out" | grep -q 'cannot run on CPU 1023' ||
+	{ echo "FAIL: --cpus 1023,0 gave no clear error: $out" >&2; exit 1; }
 echo PASS
