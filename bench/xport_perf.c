@@ -66,12 +66,19 @@ struct advert {
 	struct wf_rdesc buf;
 };
 
+/* An answer the server owes: to a command, or the echo of a capsule of len bytes. */
+struct job {
+	struct advert cmd;
+	uint32_t len;
+};
+
 struct perf {
 	/* options */
 	const char *kind, *addr, *poll_mode;
 	int poll_timeout_ms; /* 0 with --poll busy */
 	uint16_t port;
 	uint32_t size, iters, window, spin_us;
+	uint32_t pairs;		    /* server: --pairs, 0 for the default */
 	int cpu_server, cpu_client; /* -1: wherever the scheduler puts the role */
 	enum test test;
 
@@ -85,8 +92,11 @@ struct perf {
 	bool down, have_peer, quit;
 	uint32_t connected, recvs, done;
 	int err;
-	struct wf_xfer *xfers; /* 2 x window: a command's reply is two xfers */
-	struct advert *cmds;   /* cmd_bw: the commands in flight, one per window slot */
+	struct wf_xfer *xfers;	     /* client: one per window slot; server: a pair per answer */
+	struct advert *cmds;	     /* cmd_bw: the commands in flight, one per window slot */
+	uint32_t *free_pairs, nfree; /* server: pairs of xfers whose answer is done */
+	struct job *owed;	     /* server: answers waiting for a pair, oldest first */
+	uint32_t owed_head, owed_count;
 	double *samples;
 };
 
@@ -118,9 +128,31 @@ static bool is_one_sided(enum test t)
 	return t == T_READ_LAT || t == T_WRITE_BW || t == T_READ_BW;
 }
 
+/*
+ * The server's pairs of xfers, one per answer in flight. An answer's last
+ * completion (its SEND's ACK) may be reaped after the client has its reply
+ * and sent more commands, so twice the window keeps answers from waiting.
+ * --pairs sets another number; with 1, answers do wait now and then.
+ */
+static uint32_t npairs(const struct perf *p)
+{
+	return p->pairs ? p->pairs : 2 * p->window;
+}
+
+/* Answers the server may have to hold: as many as the client can have out. */
+static uint32_t owed_cap(const struct perf *p)
+{
+	return p->window + npairs(p);
+}
+
+/*
+ * cmd_bw: the client's commands name a slice of its buffer per window slot,
+ * and the server READs into a slice of its own per pair.
+ */
 static size_t buf_len(const struct perf *p)
 {
-	size_t len = is_cmd_bw(p->test) ? (size_t)p->size * p->window : p->size;
+	uint32_t slices = p->window > npairs(p) ? p->window : npairs(p);
+	size_t len = is_cmd_bw(p->test) ? (size_t)p->size * slices : p->size;
 
 	return len < 4096 ? 4096 : len;
 }
@@ -189,17 +221,38 @@ static void post_or_fail(struct perf *p, struct wf_xfer *x)
 		p->err = ret;
 }
 
-static void send_bytes(struct perf *p, struct wf_xfer *x, const void *data, uint32_t len)
+static void send_bytes(struct perf *p, struct wf_xfer *x, const void *data, uint32_t len,
+		       void (*done)(struct wf_xfer *, int))
 {
 	if (data)
 		memcpy(p->buf, data, len);
-	*x = (struct wf_xfer){.op = WF_XFER_SEND,
-			      .buf = p->buf,
-			      .len = len,
-			      .mr = p->mr,
-			      .done = xfer_done,
-			      .arg = p};
+	*x = (struct wf_xfer){
+	    .op = WF_XFER_SEND, .buf = p->buf, .len = len, .mr = p->mr, .done = done, .arg = p};
 	post_or_fail(p, x);
+}
+
+static void answer_with(struct perf *p, uint32_t pair, const struct job *j);
+
+/*
+ * The last xfer of an answer is done, so its pair may be used again: for
+ * the oldest answer still owed, else back on the free list. The transport
+ * owns an xfer until its done, so a pair is never reused before this.
+ */
+static void answered(struct wf_xfer *x, int status)
+{
+	struct perf *p = x->arg;
+	uint32_t pair = (uint32_t)((x - p->xfers) / 2);
+	struct job j;
+
+	xfer_done(x, status);
+	if (status || !p->owed_count) {
+		p->free_pairs[p->nfree++] = pair;
+		return;
+	}
+	j = p->owed[p->owed_head];
+	p->owed_head = (p->owed_head + 1) % owed_cap(p);
+	p->owed_count--;
+	answer_with(p, pair, &j);
 }
 
 /*
@@ -216,24 +269,23 @@ static void write_data_in(struct wf_xfer *x, int status)
 		return;
 	if (((uint8_t *)x->buf)[x->len - 1] != FILL && !p->err)
 		p->err = -EBADMSG;
-	send_bytes(p, x + 1, NULL, CMD_BYTES);
+	send_bytes(p, x + 1, NULL, CMD_BYTES, answered);
 }
 
 /*
- * The data of command @c, into @x: a read's WRITE from our buffer into the
- * client's, then the reply; or a write's READ of the client's into a slice
- * of ours whose last byte is cleared, and the reply once it is in.
+ * The data of command @c, with @pair's xfers: a read's WRITE from our
+ * buffer into the client's, then the reply; or a write's READ of the
+ * client's into the pair's slice of ours, whose last byte is cleared, and
+ * the reply once it is in.
  */
-static void serve_cmd(struct perf *p, const struct advert *c)
+static void serve_cmd(struct perf *p, uint32_t pair, const struct advert *c)
 {
-	struct wf_xfer *x = &p->xfers[(2 * p->recvs) % (2 * p->window)];
+	struct wf_xfer *x = &p->xfers[2 * pair];
 	bool write = p->test == T_CMD_WRITE_BW;
 	uint8_t *buf = p->buf;
 
-	if (c->buf.len > p->size || c->buf.len == 0)
-		return;
 	if (write) {
-		buf += (size_t)(p->recvs % p->window) * p->size;
+		buf += (size_t)pair * p->size;
 		buf[c->buf.len - 1] = 0;
 	}
 	*x = (struct wf_xfer){.op = write ? WF_XFER_READ : WF_XFER_WRITE,
@@ -245,7 +297,32 @@ static void serve_cmd(struct perf *p, const struct advert *c)
 			      .arg = p};
 	post_or_fail(p, x);
 	if (!write)
-		send_bytes(p, x + 1, NULL, CMD_BYTES);
+		send_bytes(p, x + 1, NULL, CMD_BYTES, answered);
+}
+
+static void answer_with(struct perf *p, uint32_t pair, const struct job *j)
+{
+	if (is_cmd(p->test))
+		serve_cmd(p, pair, &j->cmd);
+	else
+		send_bytes(p, &p->xfers[2 * pair], NULL, j->len, answered);
+}
+
+/* Answer @j with a free pair of xfers, or owe it until an answer before it is done. */
+static void answer(struct perf *p, const struct job *j)
+{
+	if (p->nfree) {
+		answer_with(p, p->free_pairs[--p->nfree], j);
+		return;
+	}
+	/* The client keeps at most a window out, so this many owed is a broken client. */
+	if (p->owed_count == owed_cap(p)) {
+		if (!p->err)
+			fprintf(stderr, "xport_perf: the client has more out than its window\n");
+		p->err = p->err ? p->err : -EOVERFLOW;
+		return;
+	}
+	p->owed[(p->owed_head + p->owed_count++) % owed_cap(p)] = *j;
 }
 
 static void on_recv(struct wf_ep *ep, struct wf_rx *rx)
@@ -262,11 +339,12 @@ static void on_recv(struct wf_ep *ep, struct wf_rx *rx)
 	} else if (a.magic == MAGIC_QUIT) {
 		p->quit = true;
 	}
-	/* The server answers at once, from its own registered buffer: echo or read reply. */
-	if (p->l && !p->quit && is_cmd(p->test) && a.magic == MAGIC_CMD)
-		serve_cmd(p, &a);
+	/* The server answers from its own registered buffer: echo or read reply. */
+	if (p->l && !p->quit && is_cmd(p->test) && a.magic == MAGIC_CMD && a.buf.len &&
+	    a.buf.len <= p->size)
+		answer(p, &(struct job){.cmd = a});
 	else if (p->l && !p->quit && !is_cmd(p->test))
-		send_bytes(p, &p->xfers[p->recvs % p->window], NULL, rx->len);
+		answer(p, &(struct job){.len = rx->len});
 	wf_rx_release(rx);
 }
 
@@ -314,11 +392,17 @@ static int setup(struct perf *p)
 	if (ret)
 		return ret;
 	p->buf = aligned_alloc(4096, len);
-	p->xfers = calloc(2 * (size_t)p->window, sizeof(*p->xfers));
+	/* The client's window slots and the server's pairs, whichever is more. */
+	p->xfers = calloc(p->window > 2 * npairs(p) ? p->window : 2 * npairs(p), sizeof(*p->xfers));
 	p->cmds = calloc(p->window, sizeof(*p->cmds));
+	p->free_pairs = calloc(npairs(p), sizeof(*p->free_pairs));
+	p->owed = calloc(owed_cap(p), sizeof(*p->owed));
 	p->samples = calloc(MAX_SAMPLES, sizeof(*p->samples));
-	if (!p->buf || !p->xfers || !p->cmds || !p->samples)
+	if (!p->buf || !p->xfers || !p->cmds || !p->free_pairs || !p->owed || !p->samples)
 		return -ENOMEM;
+	/* Pair 0 on top: a latency test answers from the same pair every time it can. */
+	for (uint32_t i = npairs(p); i > 0; i--)
+		p->free_pairs[p->nfree++] = i - 1;
 	memset(p->buf, FILL, len);
 	return wf_mr_reg(p->t, p->buf, len, WF_ACCESS_REMOTE_READ | WF_ACCESS_REMOTE_WRITE, &p->mr);
 }
@@ -332,6 +416,8 @@ static void teardown(struct perf *p)
 	free(p->buf);
 	free(p->xfers);
 	free(p->cmds);
+	free(p->free_pairs);
+	free(p->owed);
 	free(p->samples);
 }
 
@@ -360,7 +446,7 @@ static int run_server(struct perf *p, int ready_fd)
 	if (p->err)
 		return p->err;
 	a.buf = (struct wf_rdesc){.addr = (uintptr_t)p->buf, .len = p->size, .key = p->mr->key};
-	send_bytes(p, &ax, &a, sizeof(a));
+	send_bytes(p, &ax, &a, sizeof(a), xfer_done);
 	while (!p->quit && !p->down && !p->err)
 		if (wf_poll_group_poll(p->pg, timeout_ms) < 0)
 			return -EIO;
@@ -414,7 +500,7 @@ static int lat_test(struct perf *p)
 
 			/* Timed to the echo, like ib_send_lat; the ping's own ACK may come later.
 			 */
-			send_bytes(p, &x, NULL, p->size);
+			send_bytes(p, &x, NULL, p->size, xfer_done);
 			ret = wait_for(p, &p->recvs, recvs + 1);
 			t1 = now_us();
 			if (!ret)
@@ -427,7 +513,7 @@ static int lat_test(struct perf *p)
 
 			memcpy(p->buf, &c, sizeof(c));
 			p->buf[p->size - 1] = 0;
-			send_bytes(p, &x, NULL, CMD_BYTES);
+			send_bytes(p, &x, NULL, CMD_BYTES, xfer_done);
 			ret = wait_for(p, &p->recvs, recvs + 1);
 			p->samples[i] = now_us() - t0;
 			/* The reply follows the WRITE on one QP, so the data is there by now. */
@@ -556,7 +642,7 @@ static int run_client(struct perf *p)
 	ret = is_lat(p->test) ? lat_test(p) : bw_test(p);
 	if (ret)
 		return ret;
-	send_bytes(p, &x, &q, sizeof(q));
+	send_bytes(p, &x, &q, sizeof(q), xfer_done);
 	return wait_for(p, &p->done, p->done + 1);
 }
 
@@ -567,7 +653,7 @@ static void usage(const char *argv0)
 	    "usage: %s --transport verbs|tcp --addr A [--port P (0: any, with --role both)] --test "
 	    "send_lat|read_lat|cmd_lat|write_bw|read_bw|cmd_bw|cmd_write_bw [--size B] [--iters N] "
 	    "[--window W] [--poll event|busy] [--spin-us U] [--role both|server|client] "
-	    "[--cpus S,C]\n",
+	    "[--cpus S,C] [--pairs N]\n",
 	    argv0);
 }
 
@@ -591,12 +677,19 @@ static int parse_cpus(const char *arg, struct perf *p)
 static int parse(struct perf *p, int argc, char **argv, const char **role)
 {
 	static const struct option opts[] = {
-	    {"transport", required_argument, NULL, 'T'}, {"addr", required_argument, NULL, 'a'},
-	    {"port", required_argument, NULL, 'p'},	 {"test", required_argument, NULL, 't'},
-	    {"size", required_argument, NULL, 's'},	 {"iters", required_argument, NULL, 'n'},
-	    {"window", required_argument, NULL, 'w'},	 {"poll", required_argument, NULL, 'P'},
-	    {"role", required_argument, NULL, 'r'},	 {"spin-us", required_argument, NULL, 'S'},
-	    {"cpus", required_argument, NULL, 'c'},	 {0},
+	    {"transport", required_argument, NULL, 'T'},
+	    {"addr", required_argument, NULL, 'a'},
+	    {"port", required_argument, NULL, 'p'},
+	    {"test", required_argument, NULL, 't'},
+	    {"size", required_argument, NULL, 's'},
+	    {"iters", required_argument, NULL, 'n'},
+	    {"window", required_argument, NULL, 'w'},
+	    {"poll", required_argument, NULL, 'P'},
+	    {"role", required_argument, NULL, 'r'},
+	    {"spin-us", required_argument, NULL, 'S'},
+	    {"cpus", required_argument, NULL, 'c'},
+	    {"pairs", required_argument, NULL, 'A'},
+	    {0},
 	};
 	int c;
 
@@ -638,6 +731,11 @@ static int parse(struct perf *p, int argc, char **argv, const char **role)
 			break;
 		case 'c':
 			if (parse_cpus(optarg, p))
+				return -EINVAL;
+			break;
+		case 'A':
+			p->pairs = (uint32_t)strtoul(optarg, NULL, 0);
+			if (p->pairs == 0 || p->pairs > 8192)
 				return -EINVAL;
 			break;
 		default:

@@ -26,6 +26,14 @@ for t in send_lat read_lat cmd_lat write_bw read_bw cmd_bw cmd_write_bw; do
 			{ echo "FAIL: $t $size: no positive $key" >&2; exit 1; }
 	done
 done
+# With one pair of xfers to answer from, the server must now and then hold a
+# command until the answer before it is done: on verbs that answer's SEND may
+# still be out when the client, which has its reply, sends the next one.
+for t in send_lat cmd_lat cmd_bw cmd_write_bw; do
+	out=$("$perf" --transport "$kind" --addr "$addr" --port 0 --test $t --size 4096 \
+		--iters 2000 --window 1 --pairs 1 --poll busy 2>&1) && echo "$out" | grep '^RESULT' ||
+		{ echo "FAIL: $t with one pair: $out" >&2; exit 1; }
+done
 # --cpus pins each side: a CPU every machine has works, one no machine has is refused aloud.
 out=$("$perf" --transport "$kind" --addr "$addr" --port 0 --test send_lat --size 64 --iters 50 \
 	--poll busy --cpus 0,0 2>&1) && echo "$out" | grep -q '^RESULT' ||
