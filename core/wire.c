@@ -154,8 +154,13 @@ static enum wf_status check_io(const struct wf_cmd *c)
 	if ((c->flags & WF_CMD_F_FUA) && c->opcode != WF_OP_WRITE &&
 	    c->opcode != WF_OP_WRITE_ZEROES)
 		return WF_SC_INVALID_FIELD;
+	if ((c->flags & WF_CMD_F_CPL_DATA) && c->opcode != WF_OP_READ)
+		return WF_SC_INVALID_FIELD;
 	switch (c->opcode) {
 	case WF_OP_READ:
+		/* Into a host buffer, or back in the completion's capsule: one, never both. */
+		if (c->flags & WF_CMD_F_CPL_DATA)
+			return no_data(c) ? WF_SC_SUCCESS : WF_SC_INVALID_DATA;
 		return c->inline_len == 0 && has_keyed_data(c) ? WF_SC_SUCCESS : WF_SC_INVALID_DATA;
 	case WF_OP_WRITE:
 		/* Either in the capsule or in a host buffer, never both. */
@@ -230,6 +235,18 @@ enum wf_status wf_cpl_decode(const void *buf, size_t len, struct wf_cpl *out)
 	out->sq_head = get16(p + 4);
 	out->result = get64(p + 8);
 	return WF_SC_SUCCESS;
+}
+
+enum wf_status wf_cpl_capsule_decode(const void *buf, size_t len, struct wf_cpl *out,
+				     size_t *data_len)
+{
+	*data_len = 0;
+	if (len < WF_CPL_SIZE) {
+		memset(out, 0, sizeof(*out));
+		return WF_SC_MALFORMED;
+	}
+	*data_len = len - WF_CPL_SIZE;
+	return wf_cpl_decode((const uint8_t *)buf + *data_len, WF_CPL_SIZE, out);
 }
 
 /* A fixed-size string field must hold a NUL; @nonempty: and something before it. */

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * Host I/O: commands built from a volume and a buffer. Small writes go in
- * the capsule; otherwise the buffer is advertised by key, from memory that
+ * the capsule, and small reads come back in the completion's (one message
+ * each way, no key, no window: a copy of a few KiB costs less than a
+ * message); otherwise the buffer is advertised by key, from memory that
  * wf_dma_alloc() registered or through the registration cache. The
  * synchronous call is the asynchronous one plus a bounded wait.
  */
@@ -75,6 +77,8 @@ int wf_qp_submit(struct wf_qp *qp, struct wf_vol *v, enum wf_io_op op, uint64_t 
 		if (op == WF_IO_WRITE && bytes <= qp->max_inline) {
 			c.inline_len = (uint32_t)bytes;
 			inline_data = buf;
+		} else if (op == WF_IO_READ && bytes <= qp->max_cpl_data) {
+			c.flags |= WF_CMD_F_CPL_DATA;
 		} else {
 			rc = describe(qp, buf, (uint32_t)bytes, &c, &mr, &cached);
 			if (rc)
@@ -82,9 +86,17 @@ int wf_qp_submit(struct wf_qp *qp, struct wf_vol *v, enum wf_io_op op, uint64_t 
 		}
 	}
 	rc = wf_qp_send_cmd(qp, &c, inline_data, mr, cached, cb, arg);
-	if (rc && cached)
-		wf_mr_cache_put(qp->cache, cached);
-	return rc;
+	if (rc) {
+		if (cached)
+			wf_mr_cache_put(qp->cache, cached);
+		return rc;
+	}
+	/* Callbacks run only inside a poll: the slot waits for this. */
+	if (c.flags & WF_CMD_F_CPL_DATA) {
+		qp->slots[c.cid].cpl_data = buf;
+		qp->slots[c.cid].cpl_data_len = (uint32_t)bytes;
+	}
+	return 0;
 }
 
 int wf_qp_io(struct wf_qp *qp, struct wf_vol *v, enum wf_io_op op, uint64_t lba, uint32_t nblocks,

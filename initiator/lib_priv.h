@@ -35,7 +35,9 @@ struct wf_slot {
 	wf_io_cb cb;
 	void *arg;
 	struct wf_mr *cached; /* from the registration cache, put back at completion */
-	uint64_t *result;     /* where the completion's result goes, if anyone asked */
+	void *cpl_data;	      /* a READ's buffer when its data comes in the completion */
+	uint32_t cpl_data_len;
+	uint64_t *result; /* where the completion's result goes, if anyone asked */
 	bool busy;
 	bool sent, answered; /* both needed before the slot is reused */
 	bool posted;	     /* its SEND is with the current endpoint */
@@ -74,6 +76,7 @@ struct wf_qp {
 	uint64_t lost_at, next_try;  /* ms */
 	uint32_t backoff_ms, reconnects;
 	uint32_t depth, outstanding, max_inline;
+	uint32_t max_cpl_data; /* largest read answered in its completion; 0: none */
 	struct wf_slot *slots; /* depth of them for I/O, then the reserve slot */
 	struct wf_slot *free;
 	uint8_t *capsules;

@@ -37,6 +37,7 @@ static void slot_finish(struct wf_slot *s)
 	if (s->cached)
 		wf_mr_cache_put(qp->cache, s->cached);
 	s->cached = NULL;
+	s->cpl_data = NULL;
 	s->result = NULL;
 	s->cb = NULL;
 	s->busy = false;
@@ -85,24 +86,47 @@ static void send_done(struct wf_xfer *x, int status)
 		slot_finish(s);
 }
 
+/*
+ * Data ahead of a completion is only for a READ that asked for it, and is
+ * all of that read on success and nothing otherwise; a READ that asked and
+ * succeeded without it would leave the caller's buffer unfilled.
+ */
+static bool cpl_data_fits(const struct wf_slot *s, const struct wf_cpl *cpl, size_t data_len)
+{
+	return data_len == (s->cpl_data && cpl->status == WF_SC_SUCCESS ? s->cpl_data_len : 0);
+}
+
 static void qp_recv(struct wf_ep *ep, struct wf_rx *rx)
 {
 	struct wf_qp *qp = wf_ep_ctx(ep);
 	struct wf_cpl cpl;
 	struct wf_slot *s;
+	size_t data_len;
 	uint32_t inv;
 
-	if (wf_cpl_decode(rx->data, rx->len, &cpl) || cpl.cid > qp->depth ||
+	if (wf_cpl_capsule_decode(rx->data, rx->len, &cpl, &data_len) || cpl.cid > qp->depth ||
 	    !qp->slots[cpl.cid].busy || qp->slots[cpl.cid].answered) {
 		wf_log_err(&qp->host->log, "target sent a completion for no command");
 		wf_rx_release(rx);
 		wf_ep_disconnect(ep);
 		return;
 	}
+	s = &qp->slots[cpl.cid];
+	if (!cpl_data_fits(s, &cpl, data_len)) {
+		/* Unanswered, the command goes again on a new connection, or fails with this one.
+		 */
+		wf_log_err(&qp->host->log,
+			   "target %s answered command %u with %zu bytes of data: disconnecting",
+			   qp->host->addr, cpl.cid, data_len);
+		wf_rx_release(rx);
+		wf_ep_disconnect(ep);
+		return;
+	}
+	if (data_len)
+		memcpy(s->cpl_data, rx->data, data_len);
 	inv = rx->inv_key;
 	wf_rx_release(rx);
 	qp->last_rx = wf_lib_now_ms();
-	s = &qp->slots[cpl.cid];
 	/* A window the target left open dies with the connection, and nowhere else. */
 	if (s->gmr && inv != s->cmd.data.key) {
 		wf_log_err(&qp->host->log, "target %s left command %u's window open: disconnecting",
@@ -273,6 +297,7 @@ int wf_qp_send_cmd(struct wf_qp *qp, struct wf_cmd *c, const void *inline_data,
 	s->cb = cb;
 	s->arg = arg;
 	s->cached = cached;
+	s->cpl_data = NULL; /* the caller names it, for a READ answered in the completion */
 	s->sent = s->answered = false;
 	s->busy = true;
 	s->status = 0;
@@ -550,6 +575,8 @@ static int qp_connect(struct wf_qp *qp)
 	if (qp->down)
 		return qp->fail_status;
 	qp->max_inline = wf_ep_params(qp->ep)->capsule_size - WF_CMD_SIZE;
+	qp->max_cpl_data =
+	    h->opts.cpl_data_reads ? wf_ep_params(qp->ep)->capsule_size - WF_CPL_SIZE : 0;
 	snprintf(d.host, sizeof(d.host), "%s", h->host_id);
 	wf_connect_data_encode(&d, data);
 	rc = wf_qp_admin_result(qp, &c, data, &result);

@@ -10,7 +10,7 @@
  *                              [--jobs N] [--json]
  * Options: --addr A --port P --transport auto|rdma|tcp --host ID --secret-file F
  *          --reconnect MS --keep-alive MS --keep-alive-timeout MS --spin-us US
- *          --no-windows.
+ *          --no-windows --no-cpl-data.
  * The secret is the first line of F, or $WEFT_SECRET; never an argument,
  * since arguments are visible to every user through ps.
  */
@@ -693,7 +693,9 @@ static void usage(FILE *f)
 		"              (--jobs: N threads, a queue pair each, qd in flight on each)\n"
 		"  connection: [--reconnect MS] [--keep-alive MS] [--keep-alive-timeout MS]\n"
 		"              [--spin-us US]   (most a poll spins before sleeping; 0: never)\n"
-		"              [--no-windows]   (buffer keys outlive their commands)\n");
+		"              [--no-windows]   (buffer keys outlive their commands)\n"
+		"              [--no-cpl-data]  (small reads too are RDMA-written, not sent back\n"
+		"                                in the completion's capsule)\n");
 }
 
 static int parse_num(const char *s, uint64_t *out)
@@ -737,6 +739,7 @@ static int parse_args(struct cli *c, int argc, char **argv)
 	    {"keep-alive-timeout", required_argument, NULL, 'L'},
 	    {"spin-us", required_argument, NULL, 'u'},
 	    {"no-windows", no_argument, NULL, 'W'},
+	    {"no-cpl-data", no_argument, NULL, 'C'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
@@ -745,7 +748,7 @@ static int parse_args(struct cli *c, int argc, char **argv)
 
 	while ((o = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		if (o == 'a' || o == 't' || o == 'H' || o == 'f' || o == 'P' || o == 'j' ||
-		    o == 'h' || o == 'S' || o == 'k' || o == 'W')
+		    o == 'h' || o == 'S' || o == 'k' || o == 'W' || o == 'C')
 			v = 0;
 		else if (o == '?' || parse_num(optarg, &v))
 			return -EINVAL;
@@ -819,6 +822,9 @@ static int parse_args(struct cli *c, int argc, char **argv)
 			break;
 		case 'W':
 			c->o.windows = 0;
+			break;
+		case 'C':
+			c->o.cpl_data_reads = 0;
 			break;
 		default:
 			return -EINVAL;

@@ -90,6 +90,11 @@ static enum wf_status check_io(struct wf_tgt_req *req)
 	req->len = (uint32_t)bytes;
 	if (c->inline_len)
 		return c->inline_len == bytes ? WF_SC_SUCCESS : WF_SC_INVALID_DATA;
+	/* The host's receive buffers, as big as a capsule, must hold data and completion. */
+	if (c->flags & WF_CMD_F_CPL_DATA)
+		return bytes + WF_CPL_SIZE <= wf_ep_params(req->conn->ep)->capsule_size
+			   ? WF_SC_SUCCESS
+			   : WF_SC_INVALID_DATA;
 	return c->data.len < bytes ? WF_SC_TRANSFER_TOO_LARGE : WF_SC_SUCCESS;
 }
 
@@ -130,7 +135,7 @@ static void buf_put(struct wf_tgt_req *req)
 	if (!b->wait_head)
 		b->wait_tail = NULL;
 	w->buf_idx = req->buf_idx;
-	w->buf = b->base + (size_t)w->buf_idx * b->size;
+	w->buf = b->base + (size_t)w->buf_idx * b->stride;
 	w->state = WF_REQ_START;
 	w->op->start(w);
 }
@@ -149,7 +154,7 @@ static bool buf_get(struct wf_tgt_req *req)
 		return false;
 	}
 	req->buf_idx = b->free[--b->nfree];
-	req->buf = b->base + (size_t)req->buf_idx * b->size;
+	req->buf = b->base + (size_t)req->buf_idx * b->stride;
 	return true;
 }
 
@@ -198,7 +203,6 @@ void wf_req_complete(struct wf_tgt_req *req, enum wf_status status)
 		req_free(req);
 		return;
 	}
-	wf_cpl_encode(&cpl, req->cpl);
 	req->cpl_x = (struct wf_xfer){
 	    .op = WF_XFER_SEND,
 	    .buf = req->cpl,
@@ -208,6 +212,13 @@ void wf_req_complete(struct wf_tgt_req *req, enum wf_status status)
 	    /* The host's window dies as its completion arrives, whatever the status. */
 	    .inv_key = req->cmd.flags & WF_CMD_F_INV ? req->cmd.data.key : 0,
 	};
+	if (req->data_in_cpl && !status) {
+		/* The data, then the completion in the room behind its buffer: one SEND. */
+		req->cpl_x.buf = req->buf;
+		req->cpl_x.len = req->len + WF_CPL_SIZE;
+		req->cpl_x.mr = conn->tpg->mr;
+	}
+	wf_cpl_encode(&cpl, (uint8_t *)req->cpl_x.buf + req->cpl_x.len - WF_CPL_SIZE);
 	if (wf_ep_post(conn->ep, &req->cpl_x))
 		req_free(req);
 }
@@ -219,6 +230,11 @@ void wf_req_data_out(struct wf_tgt_req *req)
 	req->state = WF_REQ_DATA_OUT;
 	if (!conn->ep) {
 		req_free(req);
+		return;
+	}
+	if (req->cmd.flags & WF_CMD_F_CPL_DATA) {
+		req->data_in_cpl = true;
+		wf_req_complete(req, WF_SC_SUCCESS);
 		return;
 	}
 	/* Unsignaled: it completes (or fails) with the SEND that follows it. */

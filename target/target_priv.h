@@ -63,11 +63,17 @@ struct wf_tgt_access {
 
 #define WF_TGT_SMALL_BUF 4096 /* the small class: most I/O, and every admin answer */
 
-/* Data buffers of one size: a stack of free ones, a FIFO of requests waiting. */
+/*
+ * Data buffers of one size: a stack of free ones, a FIFO of requests waiting.
+ * Each is followed by room for a completion, so a read answered in the
+ * completion's capsule (WF_CMD_F_CPL_DATA) goes out as one SEND of the
+ * buffer itself; the stride keeps every buffer page-aligned for O_DIRECT.
+ */
 struct wf_tgt_bufs {
 	char *base;
-	uint32_t size;
-	uint32_t *free; /* indexes */
+	uint32_t size;	 /* data bytes, not counting the completion's room */
+	uint32_t stride; /* size + WF_CPL_SIZE, rounded up to a page */
+	uint32_t *free;	 /* indexes */
 	uint32_t nfree;
 	struct wf_tgt_req *wait_head, *wait_tail;
 };
@@ -139,9 +145,10 @@ struct wf_tgt_req {
 	uint16_t status;
 	uint64_t result;
 	bool fua_flushed;
-	bool io_active; /* counted in the target's drain count */
-	bool drop_conn; /* disconnect once the completion is sent (failed auth) */
-	bool fenced;	/* a CONNECT held for the host's orphans: said once */
+	bool io_active;	  /* counted in the target's drain count */
+	bool drop_conn;	  /* disconnect once the completion is sent (failed auth) */
+	bool data_in_cpl; /* a READ answered with its data in the completion capsule */
+	bool fenced;	  /* a CONNECT held for the host's orphans: said once */
 	void *buf;
 	uint32_t buf_idx;
 	uint8_t buf_cls;

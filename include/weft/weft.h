@@ -45,6 +45,12 @@ struct wf_host_opts {
 	 */
 	int windows;
 	/*
+	 * Reads that fit a capsule (4 KiB by default) come back in their
+	 * completion's capsule and are copied out: one message less and no
+	 * window. 1 (default): on; 0: every read is RDMA-written into the buffer.
+	 */
+	int cpl_data_reads;
+	/*
 	 * The most a poll that would sleep spins first; below it the budget
 	 * adapts to the gaps between completions (0: sleep at once).
 	 */

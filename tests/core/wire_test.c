@@ -127,6 +127,32 @@ static void test_each_check_has_its_status(void)
 	c = (struct wf_cmd){.opcode = WF_OP_KEEP_ALIVE, .version = WF_WIRE_VERSION};
 	c.flags = WF_CMD_F_INV;
 	expect(c, 0, WF_SC_INVALID_FIELD);
+	/* CPL_DATA: a READ with no buffer, its data to come back in the completion. */
+	c = base_read();
+	c.data = (struct wf_sgl){0};
+	c.flags = WF_CMD_F_CPL_DATA;
+	expect(c, 0, WF_SC_SUCCESS);
+	c.data.len = 4096; /* a buffer too */
+	expect(c, 0, WF_SC_INVALID_DATA);
+	c.data = (struct wf_sgl){.addr = 4096};
+	expect(c, 0, WF_SC_INVALID_DATA);
+	c = base_read();
+	c.flags = WF_CMD_F_CPL_DATA | WF_CMD_F_INV; /* a window, yet no RDMA to use it */
+	expect(c, 0, WF_SC_INVALID_DATA);
+	c.data = (struct wf_sgl){0};
+	expect(c, 0, WF_SC_INVALID_FIELD);
+	c = base_read();
+	c.opcode = WF_OP_WRITE;
+	c.data = (struct wf_sgl){0};
+	c.inline_len = 16;
+	c.flags = WF_CMD_F_CPL_DATA;
+	expect(c, 16, WF_SC_INVALID_FIELD);
+	c = (struct wf_cmd){.opcode = WF_OP_FLUSH, .version = WF_WIRE_VERSION, .volume = 1};
+	c.flags = WF_CMD_F_CPL_DATA;
+	expect(c, 0, WF_SC_INVALID_FIELD);
+	c = (struct wf_cmd){.opcode = WF_OP_KEEP_ALIVE, .version = WF_WIRE_VERSION};
+	c.flags = WF_CMD_F_CPL_DATA;
+	expect(c, 0, WF_SC_INVALID_FIELD);
 	c = base_read();
 	c.cdw[1] = 1;
 	expect(c, 0, WF_SC_INVALID_FIELD);
@@ -183,6 +209,26 @@ static void test_each_check_has_its_status(void)
 	       0, WF_SC_INVALID_DATA);
 }
 
+/* A completion capsule: the completion is its tail, read data (if any) what precedes it. */
+static void cpl_capsules(const struct wf_cpl *c)
+{
+	uint8_t b[100 + WF_CPL_SIZE];
+	struct wf_cpl out;
+	size_t n = 1;
+
+	memset(b, 0x5a, 100);
+	wf_cpl_encode(c, b + 100);
+	WF_CHECK_EQ(wf_cpl_capsule_decode(b, sizeof(b), &out, &n), WF_SC_SUCCESS);
+	WF_CHECK_EQ(n, 100);
+	WF_CHECK(memcmp(c, &out, sizeof(*c)) == 0);
+	WF_CHECK_EQ(wf_cpl_capsule_decode(b + 100, WF_CPL_SIZE, &out, &n), WF_SC_SUCCESS);
+	WF_CHECK_EQ(n, 0);
+	WF_CHECK_EQ(wf_cpl_capsule_decode(b + 100, WF_CPL_SIZE - 1, &out, &n), WF_SC_MALFORMED);
+	WF_CHECK_EQ(n, 0);
+	/* A capsule whose tail is not a completion: data one byte short. */
+	WF_CHECK_EQ(wf_cpl_capsule_decode(b, sizeof(b) - 1, &out, &n), WF_SC_MALFORMED);
+}
+
 static void test_cpl_and_payloads(void)
 {
 	struct wf_cpl c = {.cid = 77,
@@ -205,6 +251,7 @@ static void test_cpl_and_payloads(void)
 	WF_CHECK_EQ(wf_cpl_decode(b, WF_CPL_SIZE - 1, &out), WF_SC_MALFORMED);
 	b[6] = 1;
 	WF_CHECK_EQ(wf_cpl_decode(b, WF_CPL_SIZE, &out), WF_SC_MALFORMED);
+	cpl_capsules(&c);
 
 	wf_connect_data_encode(&cd, b);
 	WF_CHECK_EQ(wf_connect_data_decode(b, WF_CONNECT_DATA_SIZE, &cdo), WF_SC_SUCCESS);

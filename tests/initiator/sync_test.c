@@ -7,7 +7,9 @@
  * what the peer actually received. Then the peer drops connections and
  * refuses new ones on command, for reconnecting: a READ it never answered
  * goes out again on the new connection, and past reconnect_timeout_ms the
- * host gives up with -ETIMEDOUT, then -ENOTCONN.
+ * host gives up with -ETIMEDOUT, then -ENOTCONN. A READ answered in its
+ * completion's capsule with data that fits no command is refused the same
+ * way: the host drops the connection and sends the READ again.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -40,9 +42,11 @@ struct peer {
 	atomic_int refuse;	 /* refuse connections */
 	atomic_int stale;	 /* after answering a READ, write its buffer again */
 	atomic_int stale_status; /* how that late WRITE ended */
+	atomic_int bad_cpl_data; /* this many READs: answer with 100 bytes in the completion */
 	struct wf_xfer stale_x;
 	uint8_t late[4096];
 	uint8_t data[4096];
+	uint8_t reply[4096 + WF_CPL_SIZE]; /* a READ's data, then its completion */
 };
 
 static void sent(struct wf_xfer *x, int status)
@@ -73,6 +77,24 @@ static void answer(struct peer *p, struct wf_ep *ep, const struct wf_cmd *cmd, u
 	    .inv_key = cmd->flags & WF_CMD_F_INV ? cmd->data.key : 0,
 	};
 	WF_CHECK_EQ(wf_ep_post(ep, &p->x[i]), 0);
+}
+
+/* Complete a READ with @len bytes of data ahead of the completion, as weftd does for small reads.
+ */
+static void answer_with_data(struct peer *p, struct wf_ep *ep, const struct wf_cmd *cmd,
+			     uint32_t len)
+{
+	struct wf_cpl c = {.cid = cmd->cid};
+
+	memcpy(p->reply, p->data, len);
+	wf_cpl_encode(&c, p->reply + len);
+	p->data_x = (struct wf_xfer){
+	    .op = WF_XFER_SEND,
+	    .buf = p->reply,
+	    .len = len + WF_CPL_SIZE,
+	    .done = sent,
+	};
+	WF_CHECK_EQ(wf_ep_post(ep, &p->data_x), 0);
 }
 
 static void peer_recv(struct wf_ep *ep, struct wf_rx *rx)
@@ -108,6 +130,11 @@ static void peer_recv(struct wf_ep *ep, struct wf_rx *rx)
 		if (p->drop_reads > 0) {
 			p->drop_reads--;
 			wf_ep_disconnect(ep);
+		} else if (p->serve_reads && p->bad_cpl_data > 0) {
+			p->bad_cpl_data--;
+			answer_with_data(p, ep, &c, 100);
+		} else if (p->serve_reads && (c.flags & WF_CMD_F_CPL_DATA)) {
+			answer_with_data(p, ep, &c, 4096);
 		} else if (p->serve_reads) {
 			p->data_x = (struct wf_xfer){
 			    .op = WF_XFER_WRITE,
@@ -211,11 +238,15 @@ static void wait_io(struct wf_qp *qp, struct io *io)
  * was a window for that command only, so the write is refused and the
  * buffer keeps what the READ returned.
  */
-static void stale_key(struct peer *p, struct wf_host *h, char *buf)
+static void stale_key(struct peer *p, const struct wf_host_opts *base, char *buf)
 {
+	struct wf_host_opts ho = *base;
+	struct wf_host *h;
 	struct wf_qp *qp;
 	struct wf_vol *v;
 
+	ho.cpl_data_reads = 0; /* a key to keep: the read must go by RDMA WRITE */
+	WF_CHECK_EQ(wf_host_open(&ho, &h), 0);
 	open_qp(h, &qp, &v);
 	p->serve_reads = 1;
 	p->stale = 1;
@@ -229,6 +260,45 @@ static void stale_key(struct peer *p, struct wf_host *h, char *buf)
 		WF_CHECK_EQ((uint8_t)buf[i], 0xa5);
 	wf_vol_close(v);
 	wf_qp_close(qp);
+	wf_host_close(h);
+	p->serve_reads = 0;
+}
+
+/*
+ * Data in a completion must be the whole of a READ that asked for it: 100
+ * bytes for a 4 KiB read, or any for a read the target was to RDMA-write,
+ * and the host drops the connection and reads again on a new one. The
+ * caller sees only the right data.
+ */
+static void bad_cpl_data(struct peer *p, const struct wf_host_opts *base, int cpl_data_reads,
+			 char *buf)
+{
+	struct wf_host_opts ho = *base;
+	struct wf_host *h;
+	struct wf_qp *qp;
+	struct wf_vol *v;
+	int reads, connects;
+
+	ho.cpl_data_reads = cpl_data_reads;
+	WF_CHECK_EQ(wf_host_open(&ho, &h), 0);
+	open_qp(h, &qp, &v);
+	p->serve_reads = 1;
+	WF_CHECK_EQ(wf_qp_io(qp, v, WF_IO_READ, 0, 1, buf, 5), 0);
+	WF_CHECK_EQ(wf_qp_reconnects(qp), 0);
+	p->bad_cpl_data = 1;
+	reads = p->reads;
+	connects = p->connects;
+	memset(buf, 0, 4096);
+	WF_CHECK_EQ(wf_qp_io(qp, v, WF_IO_READ, 0, 1, buf, 5), 0);
+	for (int i = 0; i < 4096; i++)
+		WF_CHECK_EQ((uint8_t)buf[i], 0xa5);
+	WF_CHECK_EQ(p->bad_cpl_data, 0);
+	WF_CHECK_EQ(p->reads - reads, 2);
+	WF_CHECK_EQ(p->connects - connects, 1);
+	WF_CHECK_EQ(wf_qp_reconnects(qp), 1);
+	wf_vol_close(v);
+	wf_qp_close(qp);
+	wf_host_close(h);
 	p->serve_reads = 0;
 }
 
@@ -352,9 +422,11 @@ int main(void)
 	wf_vol_close(v);
 	wf_qp_close(qp); /* fails the four held reads */
 
-	stale_key(p, h, buf);
-	reconnects(p, &ho, buf);
 	wf_host_close(h);
+	stale_key(p, &ho, buf);
+	bad_cpl_data(p, &ho, 1, buf);
+	bad_cpl_data(p, &ho, 0, buf);
+	reconnects(p, &ho, buf);
 	p->stop = 1;
 	WF_CHECK_EQ(pthread_join(thr, NULL), 0);
 	wf_mr_dereg(p->mr);
