@@ -237,16 +237,17 @@ enum wf_status wf_cpl_decode(const void *buf, size_t len, struct wf_cpl *out)
 	return WF_SC_SUCCESS;
 }
 
-enum wf_status wf_cpl_capsule_decode(const void *buf, size_t len, struct wf_cpl *out,
-				     size_t *data_len)
+uint32_t wf_cpl_imm(uint16_t cid)
 {
-	*data_len = 0;
-	if (len < WF_CPL_SIZE) {
-		memset(out, 0, sizeof(*out));
-		return WF_SC_MALFORMED;
-	}
-	*data_len = len - WF_CPL_SIZE;
-	return wf_cpl_decode((const uint8_t *)buf + *data_len, WF_CPL_SIZE, out);
+	return cid | (uint32_t)WF_SC_SUCCESS << 16;
+}
+
+enum wf_status wf_cpl_imm_decode(uint32_t imm, struct wf_cpl *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->cid = (uint16_t)imm;
+	/* Only a success comes this way: a failure has a completion of its own. */
+	return imm >> 16 == WF_SC_SUCCESS ? WF_SC_SUCCESS : WF_SC_MALFORMED;
 }
 
 /* A fixed-size string field must hold a NUL; @nonempty: and something before it. */

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
  * Host I/O: commands built from a volume and a buffer. Small writes go in
- * the capsule, and small reads come back in the completion's (one message
- * each way, no key, no window: a copy of a few KiB costs less than a
- * message); otherwise the buffer is advertised by key, from memory that
+ * the capsule, and small reads come back as one (its completion in the
+ * immediate data: one message each way, no key, no window; copying a few
+ * KiB out costs less than a message); otherwise the buffer is advertised by
+ * key, from memory that
  * wf_dma_alloc() registered or through the registration cache. The
  * synchronous call is the asynchronous one plus a bounded wait.
  */

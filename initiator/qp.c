@@ -87,13 +87,15 @@ static void send_done(struct wf_xfer *x, int status)
 }
 
 /*
- * Data ahead of a completion is only for a READ that asked for it, and is
- * all of that read on success and nothing otherwise; a READ that asked and
- * succeeded without it would leave the caller's buffer unfilled.
+ * A capsule of data (with imm) answers only a READ that asked for one, and
+ * holds all of that read; a plain completion of success for such a READ
+ * would leave the caller's buffer unfilled.
  */
-static bool cpl_data_fits(const struct wf_slot *s, const struct wf_cpl *cpl, size_t data_len)
+static bool cpl_data_fits(const struct wf_slot *s, const struct wf_rx *rx, const struct wf_cpl *cpl)
 {
-	return data_len == (s->cpl_data && cpl->status == WF_SC_SUCCESS ? s->cpl_data_len : 0);
+	if (rx->has_imm)
+		return s->cpl_data && rx->len == s->cpl_data_len;
+	return !s->cpl_data || cpl->status != WF_SC_SUCCESS;
 }
 
 static void qp_recv(struct wf_ep *ep, struct wf_rx *rx)
@@ -101,29 +103,31 @@ static void qp_recv(struct wf_ep *ep, struct wf_rx *rx)
 	struct wf_qp *qp = wf_ep_ctx(ep);
 	struct wf_cpl cpl;
 	struct wf_slot *s;
-	size_t data_len;
+	enum wf_status st;
 	uint32_t inv;
 
-	if (wf_cpl_capsule_decode(rx->data, rx->len, &cpl, &data_len) || cpl.cid > qp->depth ||
-	    !qp->slots[cpl.cid].busy || qp->slots[cpl.cid].answered) {
+	st =
+	    rx->has_imm ? wf_cpl_imm_decode(rx->imm, &cpl) : wf_cpl_decode(rx->data, rx->len, &cpl);
+	if (st || cpl.cid > qp->depth || !qp->slots[cpl.cid].busy || qp->slots[cpl.cid].answered) {
 		wf_log_err(&qp->host->log, "target sent a completion for no command");
 		wf_rx_release(rx);
 		wf_ep_disconnect(ep);
 		return;
 	}
 	s = &qp->slots[cpl.cid];
-	if (!cpl_data_fits(s, &cpl, data_len)) {
-		/* Unanswered, the command goes again on a new connection, or fails with this one.
-		 */
+	if (!cpl_data_fits(s, rx, &cpl)) {
+		/* Unanswered, it goes again on a new connection, or fails with this one. */
 		wf_log_err(&qp->host->log,
-			   "target %s answered command %u with %zu bytes of data: disconnecting",
-			   qp->host->addr, cpl.cid, data_len);
+			   "target %s answered command %u with %u bytes of data where %u were due: "
+			   "disconnecting",
+			   qp->host->addr, cpl.cid, rx->has_imm ? rx->len : 0,
+			   s->cpl_data ? s->cpl_data_len : 0);
 		wf_rx_release(rx);
 		wf_ep_disconnect(ep);
 		return;
 	}
-	if (data_len)
-		memcpy(s->cpl_data, rx->data, data_len);
+	if (rx->has_imm)
+		memcpy(s->cpl_data, rx->data, rx->len);
 	inv = rx->inv_key;
 	wf_rx_release(rx);
 	qp->last_rx = wf_lib_now_ms();
@@ -575,8 +579,7 @@ static int qp_connect(struct wf_qp *qp)
 	if (qp->down)
 		return qp->fail_status;
 	qp->max_inline = wf_ep_params(qp->ep)->capsule_size - WF_CMD_SIZE;
-	qp->max_cpl_data =
-	    h->opts.cpl_data_reads ? wf_ep_params(qp->ep)->capsule_size - WF_CPL_SIZE : 0;
+	qp->max_cpl_data = h->opts.cpl_data_reads ? wf_ep_params(qp->ep)->capsule_size : 0;
 	snprintf(d.host, sizeof(d.host), "%s", h->host_id);
 	wf_connect_data_encode(&d, data);
 	rc = wf_qp_admin_result(qp, &c, data, &result);

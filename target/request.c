@@ -90,11 +90,10 @@ static enum wf_status check_io(struct wf_tgt_req *req)
 	req->len = (uint32_t)bytes;
 	if (c->inline_len)
 		return c->inline_len == bytes ? WF_SC_SUCCESS : WF_SC_INVALID_DATA;
-	/* The host's receive buffers, as big as a capsule, must hold data and completion. */
+	/* The data comes back as a capsule: the host's receive buffers must hold it. */
 	if (c->flags & WF_CMD_F_CPL_DATA)
-		return bytes + WF_CPL_SIZE <= wf_ep_params(req->conn->ep)->capsule_size
-			   ? WF_SC_SUCCESS
-			   : WF_SC_INVALID_DATA;
+		return bytes <= wf_ep_params(req->conn->ep)->capsule_size ? WF_SC_SUCCESS
+									  : WF_SC_INVALID_DATA;
 	return c->data.len < bytes ? WF_SC_TRANSFER_TOO_LARGE : WF_SC_SUCCESS;
 }
 
@@ -135,7 +134,7 @@ static void buf_put(struct wf_tgt_req *req)
 	if (!b->wait_head)
 		b->wait_tail = NULL;
 	w->buf_idx = req->buf_idx;
-	w->buf = b->base + (size_t)w->buf_idx * b->stride;
+	w->buf = b->base + (size_t)w->buf_idx * b->size;
 	w->state = WF_REQ_START;
 	w->op->start(w);
 }
@@ -154,7 +153,7 @@ static bool buf_get(struct wf_tgt_req *req)
 		return false;
 	}
 	req->buf_idx = b->free[--b->nfree];
-	req->buf = b->base + (size_t)req->buf_idx * b->stride;
+	req->buf = b->base + (size_t)req->buf_idx * b->size;
 	return true;
 }
 
@@ -213,12 +212,16 @@ void wf_req_complete(struct wf_tgt_req *req, enum wf_status status)
 	    .inv_key = req->cmd.flags & WF_CMD_F_INV ? req->cmd.data.key : 0,
 	};
 	if (req->data_in_cpl && !status) {
-		/* The data, then the completion in the room behind its buffer: one SEND. */
+		/* The data is the capsule, straight from its buffer; the completion rides as imm.
+		 */
 		req->cpl_x.buf = req->buf;
-		req->cpl_x.len = req->len + WF_CPL_SIZE;
+		req->cpl_x.len = req->len;
 		req->cpl_x.mr = conn->tpg->mr;
+		req->cpl_x.with_imm = true;
+		req->cpl_x.imm = wf_cpl_imm(req->cmd.cid);
+	} else {
+		wf_cpl_encode(&cpl, req->cpl);
 	}
-	wf_cpl_encode(&cpl, (uint8_t *)req->cpl_x.buf + req->cpl_x.len - WF_CPL_SIZE);
 	if (wf_ep_post(conn->ep, &req->cpl_x))
 		req_free(req);
 }

@@ -180,11 +180,8 @@ static int pg_init(struct wf_tgt_shard *t, struct wf_tgt_pg *tpg, const char *ki
 			  2 * cfg->max_connections * cfg->queue_depth);
 	if (rc)
 		return rc;
-	for (int c = 0; c < WF_TGT_BUF_CLASSES; c++) {
-		tpg->bufs[c].size = sizes[c];
-		tpg->bufs[c].stride = (sizes[c] + WF_CPL_SIZE + 4095) & ~4095u;
-		bytes += (size_t)counts[c] * tpg->bufs[c].stride;
-	}
+	for (int c = 0; c < WF_TGT_BUF_CLASSES; c++)
+		bytes += (size_t)counts[c] * sizes[c];
 	tpg->bufmem = aligned_alloc(4096, bytes);
 	if (!tpg->bufmem)
 		return -ENOMEM;
@@ -196,12 +193,13 @@ static int pg_init(struct wf_tgt_shard *t, struct wf_tgt_pg *tpg, const char *ki
 		struct wf_tgt_bufs *b = &tpg->bufs[c];
 
 		b->base = tpg->bufmem + off;
+		b->size = sizes[c];
 		b->free = calloc(counts[c], sizeof(*b->free));
 		if (!b->free)
 			return -ENOMEM;
 		for (uint32_t i = 0; i < counts[c]; i++)
 			b->free[b->nfree++] = counts[c] - 1 - i;
-		off += (size_t)counts[c] * b->stride;
+		off += (size_t)counts[c] * sizes[c];
 	}
 	return 0;
 }

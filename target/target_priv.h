@@ -63,17 +63,11 @@ struct wf_tgt_access {
 
 #define WF_TGT_SMALL_BUF 4096 /* the small class: most I/O, and every admin answer */
 
-/*
- * Data buffers of one size: a stack of free ones, a FIFO of requests waiting.
- * Each is followed by room for a completion, so a read answered in the
- * completion's capsule (WF_CMD_F_CPL_DATA) goes out as one SEND of the
- * buffer itself; the stride keeps every buffer page-aligned for O_DIRECT.
- */
+/* Data buffers of one size: a stack of free ones, a FIFO of requests waiting. */
 struct wf_tgt_bufs {
 	char *base;
-	uint32_t size;	 /* data bytes, not counting the completion's room */
-	uint32_t stride; /* size + WF_CPL_SIZE, rounded up to a page */
-	uint32_t *free;	 /* indexes */
+	uint32_t size;
+	uint32_t *free; /* indexes */
 	uint32_t nfree;
 	struct wf_tgt_req *wait_head, *wait_tail;
 };

@@ -142,7 +142,8 @@ static void item_of_xfer(struct tx_item *it, const struct wf_xfer *x, uint64_t s
 		break;
 	default:
 		/* A capsule's rkey names the peer's grant it ends, as SEND_WITH_INV does. */
-		pdu_fill(&it->hdr, WF_TCP_CAPSULE, flags, x->len, seq, 0, x->inv_key, 0);
+		pdu_fill(&it->hdr, WF_TCP_CAPSULE, flags | (x->with_imm ? WF_TCP_F_IMM : 0), x->len,
+			 seq, 0, x->inv_key, x->with_imm ? x->imm : 0);
 		break;
 	}
 }
@@ -666,6 +667,8 @@ static void rx_end(struct wf_tcp_ep *ep)
 	if (type == WF_TCP_CAPSULE) {
 		b->impl.rx.len = len;
 		b->impl.rx.inv_key = le32toh(ep->rx_wire.rkey);
+		b->impl.rx.has_imm = ep->rx_wire.flags & WF_TCP_F_IMM;
+		b->impl.rx.imm = le32toh(ep->rx_wire.arg);
 		if (b->impl.rx.inv_key)
 			wf_tcp_grant_end_key(ep, b->impl.rx.inv_key);
 		ep->pg->base.arrivals++;

@@ -32,7 +32,7 @@ struct wf_tcp_pdu {
 	uint64_t tag;	/* requester's xfer sequence number */
 	uint64_t raddr; /* WRITE, READ_REQ: the target's address */
 	uint32_t rkey;	/* WRITE, READ_REQ: the target's key */
-	uint32_t arg;	/* READ_REQ: bytes asked for; TERM: a positive errno */
+	uint32_t arg;	/* READ_REQ: bytes asked for; TERM: a positive errno; CAPSULE: imm */
 };
 _Static_assert(sizeof(struct wf_tcp_pdu) == 32, "PDU header is 32 bytes on the wire");
 _Static_assert(offsetof(struct wf_tcp_pdu, raddr) == 16, "PDU header has no padding");
@@ -52,6 +52,8 @@ enum wf_tcp_pdu_type {
 
 /* The requester needs to know the PDU was processed before it completes. */
 #define WF_TCP_F_ACK 0x01
+/* CAPSULE: arg carries immediate data, as a verbs SEND_WITH_IMM does. */
+#define WF_TCP_F_IMM 0x02
 
 /* Replies (and handshake PDUs) an endpoint can owe its peer at once: the peer's credits. */
 #define WF_TCP_CTL_DEPTH 64

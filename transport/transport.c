@@ -337,7 +337,7 @@ int wf_ep_post(struct wf_ep *ep, struct wf_xfer *x)
 		return -EINVAL;
 	switch (x->op) {
 	case WF_XFER_SEND:
-		if (x->len > ep->params.capsule_size || !x->done)
+		if (x->len > ep->params.capsule_size || !x->done || (x->with_imm && x->inv_key))
 			return -EINVAL;
 		break;
 	case WF_XFER_READ:

@@ -49,6 +49,7 @@
 #ifndef WF_TRANSPORT_TRANSPORT_H
 #define WF_TRANSPORT_TRANSPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -135,6 +136,10 @@ struct wf_xfer {
 	struct wf_grant *grant;			     /* GRANT only */
 	unsigned access;			     /* GRANT: WF_ACCESS_REMOTE_* bits */
 	uint32_t inv_key; /* SEND: end the peer's grant with this key on arrival; 0: none */
+	/* SEND: 32 bits the receiver gets beside the payload (verbs SEND_WITH_IMM); not with
+	 * inv_key */
+	bool with_imm;
+	uint32_t imm;
 
 	/* The transport's own; callers leave them alone. */
 	struct wf_xfer *next_;
@@ -146,6 +151,8 @@ struct wf_rx {
 	void *data;
 	uint32_t len;
 	uint32_t inv_key; /* the grant of ours the peer ended with it, or 0 */
+	bool has_imm;	  /* the peer sent it with_imm: */
+	uint32_t imm;	  /* those 32 bits */
 };
 
 enum wf_ep_event {

@@ -263,8 +263,13 @@ static bool build_wr(struct wf_verbs_ep *ep, struct wf_xfer *x, struct ibv_send_
 		build_bind(x, wr);
 		break;
 	case WF_XFER_SEND:
-		wr->opcode = x->inv_key ? IBV_WR_SEND_WITH_INV : IBV_WR_SEND;
-		wr->invalidate_rkey = x->inv_key;
+		wr->opcode = x->inv_key	   ? IBV_WR_SEND_WITH_INV
+			     : x->with_imm ? IBV_WR_SEND_WITH_IMM
+					   : IBV_WR_SEND;
+		if (x->inv_key)
+			wr->invalidate_rkey = x->inv_key;
+		else
+			wr->imm_data = htobe32(x->imm);
 		if (x->len <= ep->max_inline)
 			wr->send_flags |= IBV_SEND_INLINE;
 		else if (!x->mr && !stage(ep, x, sge))

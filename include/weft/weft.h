@@ -45,9 +45,9 @@ struct wf_host_opts {
 	 */
 	int windows;
 	/*
-	 * Reads that fit a capsule (4 KiB by default) come back in their
-	 * completion's capsule and are copied out: one message less and no
-	 * window. 1 (default): on; 0: every read is RDMA-written into the buffer.
+	 * Reads that fit a capsule (4 KiB by default) come back as one, with
+	 * their completion, and are copied out: one message less and no window.
+	 * 1 (default): on; 0: every read is RDMA-written into the buffer.
 	 */
 	int cpl_data_reads;
 	/*

@@ -2,8 +2,9 @@
 /*
  * weft's wire protocol: the capsules a host and a target exchange over any
  * transport. A 64-byte command, optionally followed by in-capsule data, goes
- * host -> target; a 16-byte completion goes back, as the last 16 bytes of its
- * capsule: a small READ's data may ride ahead of it (WF_CMD_F_CPL_DATA). Everything is
+ * host -> target; a 16-byte completion goes back. A small READ may instead be
+ * answered by a capsule of its data that carries the completion in the
+ * transport's immediate data (WF_CMD_F_CPL_DATA). Everything is
  * little-endian with fixed offsets; docs/PROTOCOL.md is the prose version of this file.
  *
  * The structs below are the decoded, host-order form. wf_cmd_encode() and
@@ -66,9 +67,11 @@ enum wf_status {
 #define WF_CMD_F_FUA 0x0001 /* write through to stable media before completing */
 #define WF_CMD_F_INV 0x0002 /* data.key is a window: end it with the completion */
 /*
- * READ only, with no data descriptor: send the data back ahead of the
- * completion, in its capsule, so a small read costs two messages and no
- * window; the data and the completion must fit the negotiated capsule size.
+ * READ only, with no data descriptor: answer with a capsule holding just the
+ * data, the completion in its immediate data (wf_cpl_imm()), so a small read
+ * costs two messages, one packet each way up to the path MTU, and no window.
+ * The data must fit the negotiated capsule size; a failure is answered by an
+ * ordinary completion.
  */
 #define WF_CMD_F_CPL_DATA 0x0004
 #define WF_CMD_F_ALL	  (WF_CMD_F_FUA | WF_CMD_F_INV | WF_CMD_F_CPL_DATA)
@@ -167,11 +170,13 @@ void wf_cpl_encode(const struct wf_cpl *c, void *buf);
 enum wf_status wf_cpl_decode(const void *buf, size_t len, struct wf_cpl *out);
 
 /*
- * Decode a completion capsule of @len bytes: the completion is its last
- * WF_CPL_SIZE bytes, and *@data_len the bytes of read data ahead of it.
+ * The immediate data that completes READ @cid with its data in the capsule:
+ * bits 0-15 the cid, bits 16-31 the status, always WF_SC_SUCCESS.
  */
-enum wf_status wf_cpl_capsule_decode(const void *buf, size_t len, struct wf_cpl *out,
-				     size_t *data_len);
+uint32_t wf_cpl_imm(uint16_t cid);
+
+/* The completion an immediate stands for; WF_SC_MALFORMED if it is not one. */
+enum wf_status wf_cpl_imm_decode(uint32_t imm, struct wf_cpl *out);
 
 /* Encode CONNECT's data into WF_CONNECT_DATA_SIZE bytes at @buf. */
 void wf_connect_data_encode(const struct wf_connect_data *d, void *buf);

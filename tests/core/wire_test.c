@@ -209,24 +209,20 @@ static void test_each_check_has_its_status(void)
 	       0, WF_SC_INVALID_DATA);
 }
 
-/* A completion capsule: the completion is its tail, read data (if any) what precedes it. */
-static void cpl_capsules(const struct wf_cpl *c)
+/* A read answered with its data: the completion is the capsule's immediate data. */
+static void cpl_imms(void)
 {
-	uint8_t b[100 + WF_CPL_SIZE];
-	struct wf_cpl out;
-	size_t n = 1;
+	struct wf_cpl out = {.status = 9, .result = 1};
 
-	memset(b, 0x5a, 100);
-	wf_cpl_encode(c, b + 100);
-	WF_CHECK_EQ(wf_cpl_capsule_decode(b, sizeof(b), &out, &n), WF_SC_SUCCESS);
-	WF_CHECK_EQ(n, 100);
-	WF_CHECK(memcmp(c, &out, sizeof(*c)) == 0);
-	WF_CHECK_EQ(wf_cpl_capsule_decode(b + 100, WF_CPL_SIZE, &out, &n), WF_SC_SUCCESS);
-	WF_CHECK_EQ(n, 0);
-	WF_CHECK_EQ(wf_cpl_capsule_decode(b + 100, WF_CPL_SIZE - 1, &out, &n), WF_SC_MALFORMED);
-	WF_CHECK_EQ(n, 0);
-	/* A capsule whose tail is not a completion: data one byte short. */
-	WF_CHECK_EQ(wf_cpl_capsule_decode(b, sizeof(b) - 1, &out, &n), WF_SC_MALFORMED);
+	WF_CHECK_EQ(wf_cpl_imm(0xbeef), 0xbeefu);
+	WF_CHECK_EQ(wf_cpl_imm_decode(wf_cpl_imm(0xbeef), &out), WF_SC_SUCCESS);
+	WF_CHECK_EQ(out.cid, 0xbeef);
+	WF_CHECK_EQ(out.status, WF_SC_SUCCESS);
+	WF_CHECK_EQ(out.result, 0);
+	/* A status in the upper half: failures never come this way. */
+	WF_CHECK_EQ(wf_cpl_imm_decode(0xbeef | (uint32_t)WF_SC_MEDIA_ERROR << 16, &out),
+		    WF_SC_MALFORMED);
+	WF_CHECK_EQ(wf_cpl_imm_decode(0xffffffffu, &out), WF_SC_MALFORMED);
 }
 
 static void test_cpl_and_payloads(void)
@@ -251,7 +247,7 @@ static void test_cpl_and_payloads(void)
 	WF_CHECK_EQ(wf_cpl_decode(b, WF_CPL_SIZE - 1, &out), WF_SC_MALFORMED);
 	b[6] = 1;
 	WF_CHECK_EQ(wf_cpl_decode(b, WF_CPL_SIZE, &out), WF_SC_MALFORMED);
-	cpl_capsules(&c);
+	cpl_imms();
 
 	wf_connect_data_encode(&cd, b);
 	WF_CHECK_EQ(wf_connect_data_decode(b, WF_CONNECT_DATA_SIZE, &cdo), WF_SC_SUCCESS);

@@ -7,9 +7,9 @@
  * what the peer actually received. Then the peer drops connections and
  * refuses new ones on command, for reconnecting: a READ it never answered
  * goes out again on the new connection, and past reconnect_timeout_ms the
- * host gives up with -ETIMEDOUT, then -ENOTCONN. A READ answered in its
- * completion's capsule with data that fits no command is refused the same
- * way: the host drops the connection and sends the READ again.
+ * host gives up with -ETIMEDOUT, then -ENOTCONN. A READ answered by a
+ * capsule of data that fits no command is refused the same way: the host
+ * drops the connection and sends the READ again.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -42,11 +42,10 @@ struct peer {
 	atomic_int refuse;	 /* refuse connections */
 	atomic_int stale;	 /* after answering a READ, write its buffer again */
 	atomic_int stale_status; /* how that late WRITE ended */
-	atomic_int bad_cpl_data; /* this many READs: answer with 100 bytes in the completion */
+	atomic_int bad_cpl_data; /* this many READs: answer with a capsule of 100 bytes */
 	struct wf_xfer stale_x;
 	uint8_t late[4096];
 	uint8_t data[4096];
-	uint8_t reply[4096 + WF_CPL_SIZE]; /* a READ's data, then its completion */
 };
 
 static void sent(struct wf_xfer *x, int status)
@@ -79,20 +78,18 @@ static void answer(struct peer *p, struct wf_ep *ep, const struct wf_cmd *cmd, u
 	WF_CHECK_EQ(wf_ep_post(ep, &p->x[i]), 0);
 }
 
-/* Complete a READ with @len bytes of data ahead of the completion, as weftd does for small reads.
- */
+/* Complete a READ with a capsule of @len bytes of data, as weftd does for small reads. */
 static void answer_with_data(struct peer *p, struct wf_ep *ep, const struct wf_cmd *cmd,
 			     uint32_t len)
 {
-	struct wf_cpl c = {.cid = cmd->cid};
-
-	memcpy(p->reply, p->data, len);
-	wf_cpl_encode(&c, p->reply + len);
 	p->data_x = (struct wf_xfer){
 	    .op = WF_XFER_SEND,
-	    .buf = p->reply,
-	    .len = len + WF_CPL_SIZE,
+	    .buf = p->data,
+	    .len = len,
+	    .mr = p->mr_data,
 	    .done = sent,
+	    .with_imm = true,
+	    .imm = wf_cpl_imm(cmd->cid),
 	};
 	WF_CHECK_EQ(wf_ep_post(ep, &p->data_x), 0);
 }
@@ -265,10 +262,10 @@ static void stale_key(struct peer *p, const struct wf_host_opts *base, char *buf
 }
 
 /*
- * Data in a completion must be the whole of a READ that asked for it: 100
- * bytes for a 4 KiB read, or any for a read the target was to RDMA-write,
- * and the host drops the connection and reads again on a new one. The
- * caller sees only the right data.
+ * A capsule of data must be the whole of a READ that asked for one: given
+ * 100 bytes for a 4 KiB read, or any for a read the target was to
+ * RDMA-write, the host drops the connection and reads again on a new one.
+ * The caller sees only the right data.
  */
 static void bad_cpl_data(struct peer *p, const struct wf_host_opts *base, int cpl_data_reads,
 			 char *buf)

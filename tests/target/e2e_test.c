@@ -490,12 +490,12 @@ static void raw_checks(struct env *e)
 	c.volume = 1;
 	c.nblocks = 1;
 	WF_CHECK_EQ(th_raw_cmd(&r, &c, NULL), WF_SC_INVALID_DATA); /* a read with no buffer */
-	/* A read answered in its completion: as much as the capsule holds, and no more. */
+	/* A read answered by a capsule of its data: as much as a capsule holds, and no more. */
 	c.flags = WF_CMD_F_CPL_DATA;
 	c.nblocks = 8;
 	WF_CHECK_EQ(th_raw_cmd(&r, &c, NULL), WF_SC_SUCCESS);
 	WF_CHECK_EQ(r.cpl_data, 4096);
-	c.nblocks = 9; /* 4608 bytes and the completion: past the 4160-byte capsule */
+	c.nblocks = 9; /* 4608 bytes: past the 4160-byte capsule */
 	WF_CHECK_EQ(th_raw_cmd(&r, &c, NULL), WF_SC_INVALID_DATA);
 	WF_CHECK_EQ(r.cpl_data, 0);
 	c.flags = 0;

@@ -87,9 +87,15 @@ static void raw_recv(struct wf_ep *ep, struct wf_rx *rx)
 {
 	struct th_raw *r = wf_ep_ctx(ep);
 
-	WF_CHECK_EQ(wf_cpl_capsule_decode(rx->data, rx->len, &r->cpl, &r->cpl_data), WF_SC_SUCCESS);
-	WF_CHECK(r->cpl_data <= 4096);
-	memcpy(r->buf, rx->data, r->cpl_data);
+	r->cpl_data = 0;
+	if (rx->has_imm) {
+		WF_CHECK_EQ(wf_cpl_imm_decode(rx->imm, &r->cpl), WF_SC_SUCCESS);
+		WF_CHECK(rx->len <= 4096);
+		memcpy(r->buf, rx->data, rx->len);
+		r->cpl_data = rx->len;
+	} else {
+		WF_CHECK_EQ(wf_cpl_decode(rx->data, rx->len, &r->cpl), WF_SC_SUCCESS);
+	}
 	r->got++;
 	wf_rx_release(rx);
 }

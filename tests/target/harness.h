@@ -53,7 +53,7 @@ struct th_raw {
 	struct wf_ep *ep;
 	int up, down, got, sent;
 	struct wf_cpl cpl;
-	size_t cpl_data; /* bytes of read data ahead of the last completion, copied to buf */
+	uint32_t cpl_data; /* bytes of read data the last answer was (imm), copied to buf */
 	struct wf_xfer x;
 	uint8_t capsule[256];
 	uint8_t *buf; /* 4 KiB the target may RDMA-write, e.g. an AUTH answer */

@@ -175,6 +175,9 @@ static void srv_recv(struct wf_ep *ep, struct wf_rx *rx)
 	    .len = rx->len,
 	    .done = srv_echo_done,
 	    .arg = sc,
+	    /* Immediate data comes back inverted, so the echo proves it crossed both ways. */
+	    .with_imm = rx->has_imm,
+	    .imm = rx->has_imm ? ~rx->imm : 0,
 	};
 	wf_rx_release(rx);
 	if (wf_ep_post(ep, x))
@@ -447,6 +450,23 @@ static void send_done(struct wf_xfer *x, int status)
 }
 
 /* Capsules both ways: every size the capsule allows, echoed and checked. */
+/* Odd capsules of case_capsules carry immediate data; the echo, its inverse. */
+static uint32_t cap_imm(uint32_t seq)
+{
+	return seq * 2654435761u ^ 0xa5a5a5a5u;
+}
+
+static void check_imm(struct cli_ep *c, const struct wf_rx *rx)
+{
+	struct cap_hdr h;
+
+	(void)c;
+	memcpy(&h, rx->data, sizeof(h));
+	WF_CHECK_EQ(rx->has_imm, (bool)(h.seq & 1));
+	if (rx->has_imm)
+		WF_CHECK_EQ(rx->imm, ~cap_imm(h.seq));
+}
+
 static void case_capsules(struct env *e)
 {
 	uint32_t cap = e->opts.capsule_size, sizes[] = {16, 17, 64, 511, 4096, cap - 1, cap};
@@ -458,6 +478,7 @@ static void case_capsules(struct env *e)
 	WF_CHECK(s);
 	s->bufs = malloc((size_t)QD * cap);
 	WF_CHECK(s->bufs);
+	c->on_echo = check_imm;
 	for (int round = 0; round < 20; round++) {
 		for (int i = 0; i < QD; i++) {
 			uint32_t len = sizes[(i + round) % (sizeof(sizes) / sizeof(sizes[0]))];
@@ -470,7 +491,9 @@ static void case_capsules(struct env *e)
 						   .buf = buf,
 						   .len = len,
 						   .done = send_done,
-						   .arg = s};
+						   .arg = s,
+						   .with_imm = (round * QD + i) & 1,
+						   .imm = cap_imm((uint32_t)(round * QD + i))};
 			WF_CHECK_EQ(wf_ep_post(c->ep, &s->x[i]), 0);
 			n++;
 		}
@@ -478,6 +501,10 @@ static void case_capsules(struct env *e)
 	}
 	for (int i = 0; i < QD; i++)
 		WF_CHECK_EQ(s->done[i], 20);
+	/* A verbs SEND carries an invalidate or immediate data, not both. */
+	s->x[0].with_imm = true;
+	s->x[0].inv_key = 1;
+	WF_CHECK_EQ(wf_ep_post(c->ep, &s->x[0]), -EINVAL);
 	cli_close(e, c);
 	free(s->bufs);
 	free(s);
