@@ -11,7 +11,10 @@
  * cmd_lat has no perftest twin: it is a storage read's wire pattern with no
  * storage stack around it (a 64-byte command naming the client's buffer; the
  * server RDMA-WRITEs --size bytes into it, then SENDs a 64-byte reply), timed
- * over the whole round trip. It is the floor for weft's QD1 read latency.
+ * over the whole round trip. With --cpl-data it is the pattern weft uses for
+ * reads that fit a capsule: the server SENDs the data as one capsule, with
+ * immediate data standing for the reply, and the client copies the data
+ * out of its receive buffer. It is the floor for weft's QD1 read latency.
  * cmd_bw is the same pattern with --window commands outstanding, each naming
  * its own slice of the client's buffer: the most a storage read of --size
  * at that queue depth can move over this transport, in MiB/s. cmd_write_bw
@@ -79,6 +82,7 @@ struct perf {
 	uint16_t port;
 	uint32_t size, iters, window, spin_us;
 	uint32_t pairs;		    /* server: --pairs, 0 for the default */
+	bool cpl_data;		    /* cmd_lat: the data comes back in the reply's capsule */
 	int cpu_server, cpu_client; /* -1: wherever the scheduler puts the role */
 	enum test test;
 
@@ -284,6 +288,18 @@ static void serve_cmd(struct perf *p, uint32_t pair, const struct advert *c)
 	bool write = p->test == T_CMD_WRITE_BW;
 	uint8_t *buf = p->buf;
 
+	if (p->cpl_data) {
+		*x = (struct wf_xfer){.op = WF_XFER_SEND,
+				      .buf = p->buf,
+				      .len = c->buf.len,
+				      .mr = p->mr,
+				      .done = answered,
+				      .arg = p,
+				      .with_imm = true,
+				      .imm = MAGIC_CMD};
+		post_or_fail(p, x);
+		return;
+	}
 	if (write) {
 		buf += (size_t)pair * p->size;
 		buf[c->buf.len - 1] = 0;
@@ -333,7 +349,10 @@ static void on_recv(struct wf_ep *ep, struct wf_rx *rx)
 	p->recvs++;
 	if (rx->len >= sizeof(a))
 		memcpy(&a, rx->data, sizeof(a));
-	if (a.magic == MAGIC_ADVERT) {
+	/* cmd_lat --cpl-data: the reply holds the data; copy it out, as libweft does. */
+	if (!p->l && p->cpl_data && rx->has_imm && rx->imm == MAGIC_CMD && rx->len == p->size)
+		memcpy(p->buf, rx->data, p->size);
+	else if (a.magic == MAGIC_ADVERT) {
 		p->peer = a.buf;
 		p->have_peer = true;
 	} else if (a.magic == MAGIC_QUIT) {
@@ -516,7 +535,7 @@ static int lat_test(struct perf *p)
 			send_bytes(p, &x, NULL, CMD_BYTES, xfer_done);
 			ret = wait_for(p, &p->recvs, recvs + 1);
 			p->samples[i] = now_us() - t0;
-			/* The reply follows the WRITE on one QP, so the data is there by now. */
+			/* The reply follows the WRITE on one QP, or holds the data: it is here. */
 			if (!ret && p->buf[p->size - 1] != FILL)
 				ret = -EBADMSG;
 			if (!ret)
@@ -653,7 +672,7 @@ static void usage(const char *argv0)
 	    "usage: %s --transport verbs|tcp --addr A [--port P (0: any, with --role both)] --test "
 	    "send_lat|read_lat|cmd_lat|write_bw|read_bw|cmd_bw|cmd_write_bw [--size B] [--iters N] "
 	    "[--window W] [--poll event|busy] [--spin-us U] [--role both|server|client] "
-	    "[--cpus S,C] [--pairs N]\n",
+	    "[--cpus S,C] [--pairs N] [--cpl-data (cmd_lat)]\n",
 	    argv0);
 }
 
@@ -677,19 +696,13 @@ static int parse_cpus(const char *arg, struct perf *p)
 static int parse(struct perf *p, int argc, char **argv, const char **role)
 {
 	static const struct option opts[] = {
-	    {"transport", required_argument, NULL, 'T'},
-	    {"addr", required_argument, NULL, 'a'},
-	    {"port", required_argument, NULL, 'p'},
-	    {"test", required_argument, NULL, 't'},
-	    {"size", required_argument, NULL, 's'},
-	    {"iters", required_argument, NULL, 'n'},
-	    {"window", required_argument, NULL, 'w'},
-	    {"poll", required_argument, NULL, 'P'},
-	    {"role", required_argument, NULL, 'r'},
-	    {"spin-us", required_argument, NULL, 'S'},
-	    {"cpus", required_argument, NULL, 'c'},
-	    {"pairs", required_argument, NULL, 'A'},
-	    {0},
+	    {"transport", required_argument, NULL, 'T'}, {"addr", required_argument, NULL, 'a'},
+	    {"port", required_argument, NULL, 'p'},	 {"test", required_argument, NULL, 't'},
+	    {"size", required_argument, NULL, 's'},	 {"iters", required_argument, NULL, 'n'},
+	    {"window", required_argument, NULL, 'w'},	 {"poll", required_argument, NULL, 'P'},
+	    {"role", required_argument, NULL, 'r'},	 {"spin-us", required_argument, NULL, 'S'},
+	    {"cpus", required_argument, NULL, 'c'},	 {"pairs", required_argument, NULL, 'A'},
+	    {"cpl-data", no_argument, NULL, 'D'},	 {0},
 	};
 	int c;
 
@@ -733,6 +746,9 @@ static int parse(struct perf *p, int argc, char **argv, const char **role)
 			if (parse_cpus(optarg, p))
 				return -EINVAL;
 			break;
+		case 'D':
+			p->cpl_data = true;
+			break;
 		case 'A':
 			p->pairs = (uint32_t)strtoul(optarg, NULL, 0);
 			if (p->pairs == 0 || p->pairs > 8192)
@@ -751,6 +767,9 @@ static int parse(struct perf *p, int argc, char **argv, const char **role)
 	if (p->test == T_CMD_LAT && p->size < CMD_BYTES)
 		return -EINVAL;
 	if (is_cmd_bw(p->test) && p->window > QUEUE_DEPTH)
+		return -EINVAL;
+	/* The windowed tests' replies must say which slice they fill: only cmd_lat has this. */
+	if (p->cpl_data && p->test != T_CMD_LAT)
 		return -EINVAL;
 	/* Busy polling two processes on two vCPUs starves rxe's softirq; default to events. */
 	p->poll_timeout_ms = strcmp(p->poll_mode, "busy") == 0 ? 0 : 100;

@@ -2,7 +2,8 @@
 # bench/xport_perf, every test, briefly, over one transport: each prints a
 # RESULT line whose figures are positive numbers. It measures nothing here;
 # it keeps the benchmark that compare-transport and compare-rxe run working
-# (cmd_lat and cmd_bw also check that the replies' data was placed in the buffer,
+# (cmd_lat, with and without --cpl-data, and cmd_bw also check that the
+# replies' data was placed in the buffer,
 # cmd_write_bw that the server's READs fetched the client's), and that
 # --cpus pins or says why it cannot.
 #
@@ -34,6 +35,18 @@ for t in send_lat cmd_lat cmd_bw cmd_write_bw; do
 		--iters 2000 --window 1 --pairs 1 --poll busy 2>&1) && echo "$out" | grep '^RESULT' ||
 		{ echo "FAIL: $t with one pair: $out" >&2; exit 1; }
 done
+# cmd_lat --cpl-data: the data comes back as the reply, with immediate data, up to 4 KiB
+# (the capsule holds 4 KiB and 64 bytes); the client checks it as it does the WRITE's.
+for size in 64 4096; do
+	out=$("$perf" --transport "$kind" --addr "$addr" --port 0 --test cmd_lat --size $size \
+		--iters 2000 --cpl-data --pairs 1 --poll busy 2>&1) && echo "$out" | grep '^RESULT' ||
+		{ echo "FAIL: cmd_lat --cpl-data $size: $out" >&2; exit 1; }
+done
+if out=$("$perf" --transport "$kind" --addr "$addr" --port 0 --test cmd_bw --size 4096 \
+	--iters 50 --cpl-data 2>&1); then
+	echo "FAIL: cmd_bw --cpl-data ran: $out" >&2
+	exit 1
+fi
 # --cpus pins each side: a CPU every machine has works, one no machine has is refused aloud.
 out=$("$perf" --transport "$kind" --addr "$addr" --port 0 --test send_lat --size 64 --iters 50 \
 	--poll busy --cpus 0,0 2>&1) && echo "$out" | grep -q '^RESULT' ||
