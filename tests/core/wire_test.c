@@ -89,6 +89,17 @@ static void test_valid_roundtrip(void)
 	       0, WF_SC_SUCCESS);
 }
 
+/* A flag about a command's data means nothing to FLUSH or KEEP_ALIVE, which have none. */
+static void refused_without_data(uint32_t flag)
+{
+	struct wf_cmd c = {.opcode = WF_OP_FLUSH, .version = WF_WIRE_VERSION, .volume = 1};
+
+	c.flags = flag;
+	expect(c, 0, WF_SC_INVALID_FIELD);
+	c = (struct wf_cmd){.opcode = WF_OP_KEEP_ALIVE, .version = WF_WIRE_VERSION, .flags = flag};
+	expect(c, 0, WF_SC_INVALID_FIELD);
+}
+
 static void test_each_check_has_its_status(void)
 {
 	struct wf_cmd c, out;
@@ -121,13 +132,8 @@ static void test_each_check_has_its_status(void)
 	expect(c, 0, WF_SC_SUCCESS);
 	c.data.key = 0;
 	expect(c, 0, WF_SC_INVALID_FIELD);
-	c = (struct wf_cmd){.opcode = WF_OP_FLUSH, .version = WF_WIRE_VERSION, .volume = 1};
-	c.flags = WF_CMD_F_INV;
-	expect(c, 0, WF_SC_INVALID_FIELD);
-	c = (struct wf_cmd){.opcode = WF_OP_KEEP_ALIVE, .version = WF_WIRE_VERSION};
-	c.flags = WF_CMD_F_INV;
-	expect(c, 0, WF_SC_INVALID_FIELD);
-	/* CPL_DATA: a READ with no buffer, its data to come back in the completion. */
+	refused_without_data(WF_CMD_F_INV);
+	/* CPL_DATA: a READ with no buffer, answered by a capsule of its data. */
 	c = base_read();
 	c.data = (struct wf_sgl){0};
 	c.flags = WF_CMD_F_CPL_DATA;
@@ -147,12 +153,7 @@ static void test_each_check_has_its_status(void)
 	c.inline_len = 16;
 	c.flags = WF_CMD_F_CPL_DATA;
 	expect(c, 16, WF_SC_INVALID_FIELD);
-	c = (struct wf_cmd){.opcode = WF_OP_FLUSH, .version = WF_WIRE_VERSION, .volume = 1};
-	c.flags = WF_CMD_F_CPL_DATA;
-	expect(c, 0, WF_SC_INVALID_FIELD);
-	c = (struct wf_cmd){.opcode = WF_OP_KEEP_ALIVE, .version = WF_WIRE_VERSION};
-	c.flags = WF_CMD_F_CPL_DATA;
-	expect(c, 0, WF_SC_INVALID_FIELD);
+	refused_without_data(WF_CMD_F_CPL_DATA);
 	c = base_read();
 	c.cdw[1] = 1;
 	expect(c, 0, WF_SC_INVALID_FIELD);
