@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
  * Host I/O: commands built from a volume and a buffer. Small writes go in
- * the capsule, and small reads come back as one (its completion in the
- * immediate data: one message each way, no key, no window; copying a few
- * KiB out costs less than a message); otherwise the buffer is advertised by
- * key, from memory that
- * wf_dma_alloc() registered or through the registration cache. The
- * synchronous call is the asynchronous one plus a bounded wait.
+ * the capsule, and small reads come back as one, with the completion in its
+ * immediate data: one message each way, no key, no window, and copying a
+ * few KiB out costs less than a message. Otherwise the buffer is advertised
+ * by key, from memory that wf_dma_alloc() registered or through the
+ * registration cache. The synchronous call is the asynchronous one plus a
+ * bounded wait.
  */
 #include <errno.h>
 #include <stdlib.h>

@@ -212,8 +212,7 @@ void wf_req_complete(struct wf_tgt_req *req, enum wf_status status)
 	    .inv_key = req->cmd.flags & WF_CMD_F_INV ? req->cmd.data.key : 0,
 	};
 	if (req->data_in_cpl && !status) {
-		/* The data is the capsule, straight from its buffer; the completion rides as imm.
-		 */
+		/* The data is the capsule, from its buffer; the completion rides as imm. */
 		req->cpl_x.buf = req->buf;
 		req->cpl_x.len = req->len;
 		req->cpl_x.mr = conn->tpg->mr;

@@ -136,8 +136,7 @@ struct wf_xfer {
 	struct wf_grant *grant;			     /* GRANT only */
 	unsigned access;			     /* GRANT: WF_ACCESS_REMOTE_* bits */
 	uint32_t inv_key; /* SEND: end the peer's grant with this key on arrival; 0: none */
-	/* SEND: 32 bits the receiver gets beside the payload (verbs SEND_WITH_IMM); not with
-	 * inv_key */
+	/* SEND: 32 bits for the peer's rx->imm (SEND_WITH_IMM); never with inv_key */
 	bool with_imm;
 	uint32_t imm;
 
