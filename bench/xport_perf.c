@@ -696,13 +696,20 @@ static int parse_cpus(const char *arg, struct perf *p)
 static int parse(struct perf *p, int argc, char **argv, const char **role)
 {
 	static const struct option opts[] = {
-	    {"transport", required_argument, NULL, 'T'}, {"addr", required_argument, NULL, 'a'},
-	    {"port", required_argument, NULL, 'p'},	 {"test", required_argument, NULL, 't'},
-	    {"size", required_argument, NULL, 's'},	 {"iters", required_argument, NULL, 'n'},
-	    {"window", required_argument, NULL, 'w'},	 {"poll", required_argument, NULL, 'P'},
-	    {"role", required_argument, NULL, 'r'},	 {"spin-us", required_argument, NULL, 'S'},
-	    {"cpus", required_argument, NULL, 'c'},	 {"pairs", required_argument, NULL, 'A'},
-	    {"cpl-data", no_argument, NULL, 'D'},	 {0},
+	    {"transport", required_argument, NULL, 'T'},
+	    {"addr", required_argument, NULL, 'a'},
+	    {"port", required_argument, NULL, 'p'},
+	    {"test", required_argument, NULL, 't'},
+	    {"size", required_argument, NULL, 's'},
+	    {"iters", required_argument, NULL, 'n'},
+	    {"window", required_argument, NULL, 'w'},
+	    {"poll", required_argument, NULL, 'P'},
+	    {"role", required_argument, NULL, 'r'},
+	    {"spin-us", required_argument, NULL, 'S'},
+	    {"cpus", required_argument, NULL, 'c'},
+	    {"pairs", required_argument, NULL, 'A'},
+	    {"cpl-data", no_argument, NULL, 'D'}, /* cmd_lat only */
+	    {0},
 	};
 	int c;
 

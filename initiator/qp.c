@@ -301,7 +301,6 @@ int wf_qp_send_cmd(struct wf_qp *qp, struct wf_cmd *c, const void *inline_data,
 	s->cb = cb;
 	s->arg = arg;
 	s->cached = cached;
-	s->cpl_data = NULL; /* the caller names it, for a READ answered in the completion */
 	s->sent = s->answered = false;
 	s->busy = true;
 	s->status = 0;

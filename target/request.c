@@ -211,7 +211,8 @@ void wf_req_complete(struct wf_tgt_req *req, enum wf_status status)
 	    /* The host's window dies as its completion arrives, whatever the status. */
 	    .inv_key = req->cmd.flags & WF_CMD_F_INV ? req->cmd.data.key : 0,
 	};
-	if (req->data_in_cpl && !status) {
+	/* Only data_out() completes a READ with success, so its data is in req->buf. */
+	if ((req->cmd.flags & WF_CMD_F_CPL_DATA) && !status) {
 		/* The data is the capsule, from its buffer; the completion rides as imm. */
 		req->cpl_x.buf = req->buf;
 		req->cpl_x.len = req->len;
@@ -235,7 +236,6 @@ void wf_req_data_out(struct wf_tgt_req *req)
 		return;
 	}
 	if (req->cmd.flags & WF_CMD_F_CPL_DATA) {
-		req->data_in_cpl = true;
 		wf_req_complete(req, WF_SC_SUCCESS);
 		return;
 	}

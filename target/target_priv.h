@@ -139,10 +139,9 @@ struct wf_tgt_req {
 	uint16_t status;
 	uint64_t result;
 	bool fua_flushed;
-	bool io_active;	  /* counted in the target's drain count */
-	bool drop_conn;	  /* disconnect once the completion is sent (failed auth) */
-	bool data_in_cpl; /* a READ answered with its data in the completion capsule */
-	bool fenced;	  /* a CONNECT held for the host's orphans: said once */
+	bool io_active; /* counted in the target's drain count */
+	bool drop_conn; /* disconnect once the completion is sent (failed auth) */
+	bool fenced;	/* a CONNECT held for the host's orphans: said once */
 	void *buf;
 	uint32_t buf_idx;
 	uint8_t buf_cls;

@@ -668,7 +668,7 @@ static void rx_end(struct wf_tcp_ep *ep)
 		b->impl.rx.len = len;
 		b->impl.rx.inv_key = le32toh(ep->rx_wire.rkey);
 		b->impl.rx.has_imm = ep->rx_wire.flags & WF_TCP_F_IMM;
-		b->impl.rx.imm = le32toh(ep->rx_wire.arg);
+		b->impl.rx.imm = b->impl.rx.has_imm ? le32toh(ep->rx_wire.arg) : 0;
 		if (b->impl.rx.inv_key)
 			wf_tcp_grant_end_key(ep, b->impl.rx.inv_key);
 		ep->pg->base.arrivals++;

@@ -5,7 +5,8 @@
  * host -> target; a 16-byte completion goes back. A small READ may instead be
  * answered by a capsule of its data that carries the completion in the
  * transport's immediate data (WF_CMD_F_CPL_DATA). Everything is
- * little-endian with fixed offsets; docs/PROTOCOL.md is the prose version of this file.
+ * little-endian with fixed offsets; docs/PROTOCOL.md is the prose version of
+ * this file.
  *
  * The structs below are the decoded, host-order form. wf_cmd_encode() and
  * wf_cmd_decode() convert to and from the wire; decode validates every field

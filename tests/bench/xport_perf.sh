@@ -3,9 +3,8 @@
 # RESULT line whose figures are positive numbers. It measures nothing here;
 # it keeps the benchmark that compare-transport and compare-rxe run working
 # (cmd_lat, with and without --cpl-data, and cmd_bw also check that the
-# replies' data was placed in the buffer,
-# cmd_write_bw that the server's READs fetched the client's), and that
-# --cpus pins or says why it cannot.
+# replies' data was placed in the buffer, cmd_write_bw that the server's
+# READs fetched the client's), and that --cpus pins or says why it cannot.
 #
 # Usage: xport_perf.sh BUILD_DIR verbs|tcp
 set -euo pipefail
