@@ -83,6 +83,7 @@ struct perf {
 	uint32_t size, iters, window, spin_us;
 	uint32_t pairs;		    /* server: --pairs, 0 for the default */
 	bool cpl_data;		    /* cmd_lat: the data comes back in the reply's capsule */
+	bool cpl_imm;		    /* cmd_bw: the reply is the data WRITE's immediate */
 	int cpu_server, cpu_client; /* -1: wherever the scheduler puts the role */
 	enum test test;
 
@@ -311,8 +312,13 @@ static void serve_cmd(struct perf *p, uint32_t pair, const struct advert *c)
 			      .remote = c->buf,
 			      .done = write ? write_data_in : xfer_done,
 			      .arg = p};
+	if (p->cpl_imm) {
+		x->with_imm = true;
+		x->imm = MAGIC_CMD;
+		x->done = answered;
+	}
 	post_or_fail(p, x);
-	if (!write)
+	if (!write && !p->cpl_imm)
 		send_bytes(p, x + 1, NULL, CMD_BYTES, answered);
 }
 
@@ -709,6 +715,7 @@ static int parse(struct perf *p, int argc, char **argv, const char **role)
 	    {"cpus", required_argument, NULL, 'c'},
 	    {"pairs", required_argument, NULL, 'A'},
 	    {"cpl-data", no_argument, NULL, 'D'}, /* cmd_lat only */
+	    {"cpl-imm", no_argument, NULL, 'I'},  /* cmd_bw only */
 	    {0},
 	};
 	int c;
@@ -756,6 +763,9 @@ static int parse(struct perf *p, int argc, char **argv, const char **role)
 		case 'D':
 			p->cpl_data = true;
 			break;
+		case 'I':
+			p->cpl_imm = true;
+			break;
 		case 'A':
 			p->pairs = (uint32_t)strtoul(optarg, NULL, 0);
 			if (p->pairs == 0 || p->pairs > 8192)
@@ -777,6 +787,8 @@ static int parse(struct perf *p, int argc, char **argv, const char **role)
 		return -EINVAL;
 	/* The windowed tests' replies must say which slice they fill: only cmd_lat has this. */
 	if (p->cpl_data && p->test != T_CMD_LAT)
+		return -EINVAL;
+	if (p->cpl_imm && p->test != T_CMD_BW)
 		return -EINVAL;
 	/* Busy polling two processes on two vCPUs starves rxe's softirq; default to events. */
 	p->poll_timeout_ms = strcmp(p->poll_mode, "busy") == 0 ? 0 : 100;

@@ -123,6 +123,16 @@ bool wf_tcp_grant_ok(struct wf_tcp_ep *ep, uint32_t key, uint64_t addr, uint64_t
 	return wf_tcp_mr_find(ep->pg->t, g->mr_key, addr, len, WF_ACCESS_LOCAL) != NULL;
 }
 
+int wf_tcp_grant_revoke(struct wf_tcp_ep *ep, struct wf_grant *base)
+{
+	struct wf_tcp_grant *g = wf_container_of(base, struct wf_tcp_grant, base);
+
+	if (g->ep != ep)
+		return -EINVAL;
+	grant_end(g);
+	return 0;
+}
+
 void wf_tcp_grant_end_key(struct wf_tcp_ep *ep, uint32_t key)
 {
 	uint32_t slot = (key & 0xffff) - 1;

@@ -102,6 +102,16 @@ int wf_tcp_post(struct wf_ep *base, struct wf_xfer *x)
 	/* Nothing to send: live at once, ahead of the capsule that names it. */
 	if (x->op == WF_XFER_GRANT)
 		return wf_tcp_grant_post(ep, x);
+	/* Nothing to send either: dead at once, done at the next progress, never inside a post. */
+	if (x->op == WF_XFER_REVOKE) {
+		int ret = wf_tcp_grant_revoke(ep, x->grant);
+
+		if (ret)
+			return ret;
+		xfer_append(&ep->rvq_head, &ep->rvq_tail, x);
+		wf_tcp_ep_want_work(ep);
+		return 0;
+	}
 	/* status_ is 1 while the xfer needs a reply from the peer to complete. */
 	switch (x->op) {
 	case WF_XFER_WRITE:
@@ -131,8 +141,8 @@ static void item_of_xfer(struct tx_item *it, const struct wf_xfer *x, uint64_t s
 	it->len = x->len;
 	switch (x->op) {
 	case WF_XFER_WRITE:
-		pdu_fill(&it->hdr, WF_TCP_WRITE, flags, x->len, seq, x->remote.addr, x->remote.key,
-			 0);
+		pdu_fill(&it->hdr, WF_TCP_WRITE, flags | (x->with_imm ? WF_TCP_F_IMM : 0), x->len,
+			 seq, x->remote.addr, x->remote.key, x->with_imm ? x->imm : 0);
 		break;
 	case WF_XFER_READ:
 		pdu_fill(&it->hdr, WF_TCP_READ_REQ, 0, 0, seq, x->remote.addr, x->remote.key,
@@ -404,6 +414,20 @@ static void close_progress(struct wf_tcp_ep *ep)
 	}
 }
 
+/* REVOKEs took effect when posted; their done()s wait for a progress outside any post. */
+static void complete_revokes(struct wf_tcp_ep *ep, int status)
+{
+	struct wf_xfer *x;
+
+	while ((x = ep->rvq_head)) {
+		ep->rvq_head = x->next_;
+		if (!ep->rvq_head)
+			ep->rvq_tail = NULL;
+		x->next_ = NULL;
+		x->done(x, status);
+	}
+}
+
 void wf_tcp_fail_xfers(struct wf_tcp_ep *ep)
 {
 	struct wf_xfer *lists[2] = {ep->flq_head, ep->txq_head};
@@ -411,6 +435,8 @@ void wf_tcp_fail_xfers(struct wf_tcp_ep *ep)
 	int pending = 0;
 	bool term = ep->term_status != 0;
 
+	/* Ended already, and grants die with the endpoint anyway. */
+	complete_revokes(ep, 0);
 	ep->flq_head = ep->flq_tail = ep->txq_head = ep->txq_tail = NULL;
 	for (int i = 0; i < 2; i++) {
 		struct wf_xfer *x = lists[i], *next;
@@ -528,6 +554,15 @@ static int begin_write(struct wf_tcp_ep *ep, uint32_t len)
 	    !mr_ok(ep, le32toh(w->rkey), le64toh(w->raddr), len, WF_ACCESS_REMOTE_WRITE)) {
 		access_violation(ep, tag);
 		return -1;
+	}
+	/* Its immediate is delivered as an empty capsule: it needs a receive buffer too. */
+	if (w->flags & WF_TCP_F_IMM) {
+		ep->rx_buf = wf_tcp_rxbuf_get(ep->pg);
+		if (!ep->rx_buf) {
+			ep->stall = WF_TCP_STALL_BUF;
+			ep->pg->nstalled++;
+			return 0;
+		}
 	}
 	ep->rx_dst = (char *)(uintptr_t)le64toh(w->raddr);
 	ep->rx_seq++;
@@ -664,7 +699,14 @@ static void rx_end(struct wf_tcp_ep *ep)
 	}
 	if ((type == WF_TCP_CAPSULE || type == WF_TCP_WRITE) && ack)
 		wf_tcp_ctl_push(ep, WF_TCP_ACK, tag, NULL, 0, 0);
-	if (type == WF_TCP_CAPSULE) {
+	if (type == WF_TCP_WRITE && b) {
+		b->impl.rx.len = 0;
+		b->impl.rx.inv_key = 0;
+		b->impl.rx.has_imm = true;
+		b->impl.rx.imm = le32toh(ep->rx_wire.arg);
+		ep->pg->base.arrivals++;
+		ep->base.h->recv(&ep->base, &b->impl.rx);
+	} else if (type == WF_TCP_CAPSULE) {
 		b->impl.rx.len = len;
 		b->impl.rx.inv_key = le32toh(ep->rx_wire.rkey);
 		b->impl.rx.has_imm = ep->rx_wire.flags & WF_TCP_F_IMM;
@@ -787,6 +829,7 @@ bool wf_tcp_ep_progress(struct wf_tcp_ep *ep)
 			return false;
 		wf_tcp_connect_done(ep);
 	}
+	complete_revokes(ep, 0);
 	while (steps-- && rx_ready(ep))
 		rx_step(ep);
 	if (ep->state == WF_TCP_EP_CLOSING)

@@ -32,7 +32,7 @@ struct wf_tcp_pdu {
 	uint64_t tag;	/* requester's xfer sequence number */
 	uint64_t raddr; /* WRITE, READ_REQ: the target's address */
 	uint32_t rkey;	/* WRITE, READ_REQ: the target's key */
-	uint32_t arg;	/* READ_REQ: bytes asked for; TERM: a positive errno; CAPSULE: imm */
+	uint32_t arg;	/* READ_REQ: bytes asked for; TERM: a positive errno; CAPSULE, WRITE: imm */
 };
 _Static_assert(sizeof(struct wf_tcp_pdu) == 32, "PDU header is 32 bytes on the wire");
 _Static_assert(offsetof(struct wf_tcp_pdu, raddr) == 16, "PDU header has no padding");
@@ -52,7 +52,7 @@ enum wf_tcp_pdu_type {
 
 /* The requester needs to know the PDU was processed before it completes. */
 #define WF_TCP_F_ACK 0x01
-/* CAPSULE: arg carries immediate data, as a verbs SEND_WITH_IMM does. */
+/* CAPSULE, WRITE: arg carries immediate data, as verbs SEND/RDMA_WRITE_WITH_IMM do. */
 #define WF_TCP_F_IMM 0x02
 
 /* Replies (and handshake PDUs) an endpoint can owe its peer at once: the peer's credits. */
@@ -190,6 +190,7 @@ struct wf_tcp_ep {
 	/* Requests: posted and not fully written, then written and awaiting completion. */
 	struct wf_xfer *txq_head, *txq_tail;
 	struct wf_xfer *flq_head, *flq_tail;
+	struct wf_xfer *rvq_head, *rvq_tail; /* REVOKEs, done at the next progress */
 	uint64_t tx_seq;      /* tag of txq_head */
 	uint64_t fl_seq;      /* tag of flq_head */
 	uint32_t replies_due; /* written requests awaiting a reply: at most WF_TCP_CTL_DEPTH */
@@ -380,6 +381,8 @@ int wf_tcp_grant_create(struct wf_transport *t, struct wf_grant **out);
 void wf_tcp_grant_destroy(struct wf_grant *g);
 /* Make @x's grant live on @ep with a fresh key; -EBUSY if it still is. */
 int wf_tcp_grant_post(struct wf_tcp_ep *ep, struct wf_xfer *x);
+/* End @g, live on @ep, now; -EINVAL if it is not. */
+int wf_tcp_grant_revoke(struct wf_tcp_ep *ep, struct wf_grant *g);
 /* With the registration table read-locked: does a live grant of @ep allow this? */
 bool wf_tcp_grant_ok(struct wf_tcp_ep *ep, uint32_t key, uint64_t addr, uint64_t len,
 		     unsigned access);

@@ -333,7 +333,15 @@ int wf_connect(struct wf_poll_group *pg, const char *addr, uint16_t port,
 
 int wf_ep_post(struct wf_ep *ep, struct wf_xfer *x)
 {
-	if (!x || !x->buf || x->len == 0)
+	if (!x)
+		return -EINVAL;
+	/* A revoke names a grant, and moves nothing. */
+	if (x->op == WF_XFER_REVOKE)
+		return x->grant && x->grant->transport == ep->pg->transport && x->done &&
+			       !x->with_imm
+			   ? ep->pg->transport->ops->post(ep, x)
+			   : -EINVAL;
+	if (!x->buf || x->len == 0 || (x->with_imm && x->op != WF_XFER_SEND && x->op != WF_XFER_WRITE))
 		return -EINVAL;
 	switch (x->op) {
 	case WF_XFER_SEND:

@@ -108,6 +108,7 @@ enum wf_xfer_op {
 	WF_XFER_READ,  /* peer memory -> buf */
 	WF_XFER_WRITE, /* buf -> peer memory */
 	WF_XFER_GRANT, /* let this endpoint's peer reach buf (within mr) with access */
+	WF_XFER_REVOKE, /* end grant, live on this endpoint, before the peer does */
 };
 
 /*
@@ -117,7 +118,10 @@ enum wf_xfer_op {
  * the capsule that goes out after it; the peer ends it with the SEND that
  * names that key in inv_key, and the receiver sees the key in rx->inv_key.
  * An endpoint's grants die with it. A live grant must not be granted again:
- * its owner waits for the ending SEND, or takes the endpoint down.
+ * its owner waits for the ending SEND, ends it with a WF_XFER_REVOKE (when
+ * the peer's answer cannot end it, as a WRITE with immediate data cannot),
+ * or takes the endpoint down. A REVOKE's done() comes once the peer can no
+ * longer reach the grant; a grant the peer already ended must not be revoked.
  */
 struct wf_grant;
 
@@ -133,10 +137,13 @@ struct wf_xfer {
 	struct wf_rdesc remote; /* READ and WRITE only */
 	void (*done)(struct wf_xfer *x, int status); /* NULL: unsignaled WRITE or GRANT */
 	void *arg;				     /* for the caller */
-	struct wf_grant *grant;			     /* GRANT only */
+	struct wf_grant *grant;			     /* GRANT and REVOKE only */
 	unsigned access;			     /* GRANT: WF_ACCESS_REMOTE_* bits */
 	uint32_t inv_key; /* SEND: end the peer's grant with this key on arrival; 0: none */
-	/* SEND: 32 bits for the peer's rx->imm (SEND_WITH_IMM); never with inv_key */
+	/*
+	 * SEND or WRITE: 32 bits for the peer's rx->imm, never with inv_key. After a
+	 * WRITE the peer gets an rx of len 0, once the data is in place.
+	 */
 	bool with_imm;
 	uint32_t imm;
 

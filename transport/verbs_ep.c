@@ -184,6 +184,10 @@ int wf_verbs_post(struct wf_ep *e, struct wf_xfer *x)
 		if (ret)
 			return ret;
 	}
+	/* A window bound on another QP died with it, or will: nothing here to end. */
+	if (x->op == WF_XFER_REVOKE &&
+	    wf_container_of(x->grant, struct wf_verbs_grant, base)->ep != ep)
+		return -EINVAL;
 	x->status_ = 0;
 	list_push(&ep->pending, x);
 	wf_verbs_ep_mark_dirty(ep);
@@ -262,6 +266,12 @@ static bool build_wr(struct wf_verbs_ep *ep, struct wf_xfer *x, struct ibv_send_
 	case WF_XFER_GRANT:
 		build_bind(x, wr);
 		break;
+	case WF_XFER_REVOKE:
+		wr->opcode = IBV_WR_LOCAL_INV;
+		wr->sg_list = NULL;
+		wr->num_sge = 0;
+		wr->invalidate_rkey = x->grant->key;
+		break;
 	case WF_XFER_SEND:
 		wr->opcode = x->inv_key	   ? IBV_WR_SEND_WITH_INV
 			     : x->with_imm ? IBV_WR_SEND_WITH_IMM
@@ -279,7 +289,8 @@ static bool build_wr(struct wf_verbs_ep *ep, struct wf_xfer *x, struct ibv_send_
 		wr->opcode = IBV_WR_RDMA_READ;
 		break;
 	case WF_XFER_WRITE:
-		wr->opcode = IBV_WR_RDMA_WRITE;
+		wr->opcode = x->with_imm ? IBV_WR_RDMA_WRITE_WITH_IMM : IBV_WR_RDMA_WRITE;
+		wr->imm_data = htobe32(x->imm);
 		break;
 	}
 	if (x->op == WF_XFER_READ || x->op == WF_XFER_WRITE) {

@@ -410,7 +410,8 @@ static void recv_done(struct wf_verbs_pg *pg, struct ibv_wc *wc)
 		rx_release(&rx->base);
 		return;
 	}
-	rx->base.rx.len = wc->byte_len;
+	/* A WRITE's immediate brings no capsule: its bytes went where it named. */
+	rx->base.rx.len = wc->opcode == IBV_WC_RECV_RDMA_WITH_IMM ? 0 : wc->byte_len;
 	rx->base.rx.inv_key = wc->wc_flags & pg->t->wc_inv_flags ? wc->invalidated_rkey : 0;
 	rx->base.rx.has_imm = wc->wc_flags & IBV_WC_WITH_IMM;
 	rx->base.rx.imm = rx->base.rx.has_imm ? be32toh(wc->imm_data) : 0;

@@ -54,6 +54,8 @@ struct srv_conn {
 	int nfree;
 	char *bufs;
 	uint32_t last_inv; /* the grant key the peer's latest capsule ended */
+	/* WRITEs with immediate data: how many came, and whether each one's data was in first */
+	int write_imms, imm_data_ok;
 };
 
 /* An initiator endpoint and everything its handlers saw. */
@@ -88,6 +90,7 @@ struct env {
 	char last_host[WF_HOST_ID_MAX];
 	int requests, srv_connected, srv_disconnected;
 	int next_host;
+	uint32_t imm_off, imm_len; /* case_rw: where its WRITEs with immediate data land */
 };
 
 /* A capsule: this header, then a pattern seeded by seq. */
@@ -164,6 +167,16 @@ static void srv_recv(struct wf_ep *ep, struct wf_rx *rx)
 	struct wf_xfer *x;
 	int slot;
 
+	/* A WRITE's immediate, seeding its data, which must be in place as it arrives. */
+	if (rx->len == 0) {
+		struct env *e = sc->env;
+
+		WF_CHECK(rx->has_imm);
+		sc->write_imms++;
+		sc->imm_data_ok += matches(e->smem + GUARD + e->imm_off, e->imm_len, rx->imm);
+		wf_rx_release(rx);
+		return;
+	}
 	WF_CHECK(sc->nfree > 0);
 	sc->last_inv = rx->inv_key;
 	slot = sc->free[--sc->nfree];
@@ -550,6 +563,51 @@ static void case_unsignaled(struct env *e)
 }
 
 /* READ and WRITE from 1 B to 1 MiB, odd sizes and offsets, every byte checked. */
+/*
+ * WRITEs with immediate data, one unsignaled and one signaled at each size:
+ * the peer gets an empty capsule holding the immediate only once the data
+ * is in. The signaled one completes both, so all are done on return.
+ */
+static void write_imms(struct env *e, struct cli_ep *c, struct srv_conn *sc)
+{
+	static const uint32_t sizes[] = {1, 4096, 4097, 131072, 1u << 20};
+	enum { N = sizeof(sizes) / sizeof(sizes[0]) };
+	struct op_wait w = {0};
+	struct wf_xfer x[2 * N];
+
+	for (int i = 0; i < N; i++) {
+		e->imm_off = (uint32_t)i * 8;
+		e->imm_len = sizes[i];
+		for (int k = 0; k < 2; k++) {
+			struct wf_xfer *xk = &x[2 * i + k];
+			uint32_t seed = 0x1000u * (uint32_t)i + (uint32_t)k;
+			int before = sc->write_imms;
+
+			srv_canary(e);
+			fill(e->cmem + (size_t)k * e->imm_len, e->imm_len, seed);
+			*xk = (struct wf_xfer){.op = WF_XFER_WRITE,
+					       .buf = e->cmem + (size_t)k * e->imm_len,
+					       .len = e->imm_len,
+					       .mr = e->cmr,
+					       .remote = srv_region(e, e->imm_off, e->imm_len),
+					       .done = k ? op_done : NULL,
+					       .arg = &w,
+					       .with_imm = true,
+					       .imm = seed};
+			WF_CHECK_EQ(wf_ep_post(c->ep, xk), 0);
+			WAIT_FOR(e, sc->write_imms == before + 1);
+			WF_CHECK(all_bytes(e->smem, GUARD + e->imm_off, CANARY));
+		}
+		WF_CHECK_EQ(sc->imm_data_ok, sc->write_imms);
+		WAIT_FOR(e, w.done == i + 1);
+		WF_CHECK_EQ(w.status, 0);
+	}
+	/* A READ has no immediate data to carry. */
+	x[0].op = WF_XFER_READ;
+	x[0].done = op_done;
+	WF_CHECK_EQ(wf_ep_post(c->ep, &x[0]), -EINVAL);
+}
+
 static void case_rw(struct env *e)
 {
 	static const uint32_t sizes[] = {1,    2,    7,	    64,	    511,     4095,
@@ -576,6 +634,7 @@ static void case_rw(struct env *e)
 		WF_CHECK(matches(e->cmem + rd + off, len, len + 1));
 		WF_CHECK(all_bytes(e->cmem + rd + off + len, 64 - off, 0));
 	}
+	write_imms(e, c, srv_find(e, host));
 	cli_close(e, c);
 }
 
@@ -1088,6 +1147,34 @@ static void case_grant(struct env *e)
 	WF_CHECK(matches(ge.mem + GUARD, 4096, 43));
 	/* ...and the ended one does not. */
 	grant_denied(e, &ge, c, WF_XFER_READ, bad, 4096);
+
+	/*
+	 * The granter ends a window itself, as a host does after a WRITE with
+	 * immediate data: it is dead once the REVOKE is done, and the grant
+	 * can be granted again. Another endpoint cannot revoke it.
+	 */
+	c = cli_connect(e, host_name(e, "revoked", host, sizeof(host)));
+	sc = srv_find(e, host);
+	regrant(e, &ge, sc, c, 0, 4096, WF_ACCESS_REMOTE_WRITE, &r);
+	fill(e->cmem, 4096, 45);
+	WF_CHECK_EQ(cli_xfer(e, c, WF_XFER_WRITE, 0, r, 4096), 0);
+	WF_CHECK(matches(ge.mem + GUARD, 4096, 45));
+	other = cli_connect(e, host_name(e, "thief", host, sizeof(host)));
+	w = (struct op_wait){0};
+	end = (struct wf_xfer){.op = WF_XFER_REVOKE, .grant = ge.g, .done = op_done, .arg = &w};
+	WF_CHECK_EQ(wf_ep_post(srv_find(e, host)->ep, &end), -EINVAL); /* the thief's endpoint */
+	cli_close(e, other);
+	WF_CHECK_EQ(wf_ep_post(sc->ep, &end), 0);
+	WAIT_FOR(e, w.done);
+	WF_CHECK_EQ(w.status, 0);
+	bad = r;
+	regrant(e, &ge, sc, c, 0, 4096, WF_ACCESS_REMOTE_WRITE, &r);
+	WF_CHECK(r.key != bad.key);
+	fill(e->cmem, 4096, 47);
+	WF_CHECK_EQ(cli_xfer(e, c, WF_XFER_WRITE, 0, r, 4096), 0);
+	WF_CHECK(matches(ge.mem + GUARD, 4096, 47));
+	grant_denied(e, &ge, c, WF_XFER_WRITE, bad, 4096);
+	WF_CHECK(matches(ge.mem + GUARD, 4096, 47));
 
 	/*
 	 * Outside the window but inside its registration, past its end and
