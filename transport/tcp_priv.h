@@ -191,8 +191,8 @@ struct wf_tcp_ep {
 	struct wf_xfer *txq_head, *txq_tail;
 	struct wf_xfer *flq_head, *flq_tail;
 	struct wf_xfer *rvq_head, *rvq_tail; /* REVOKEs, done at the next progress */
-	uint64_t tx_seq;      /* tag of txq_head */
-	uint64_t fl_seq;      /* tag of flq_head */
+	uint64_t tx_seq;		     /* tag of txq_head */
+	uint64_t fl_seq;		     /* tag of flq_head */
 	uint32_t replies_due; /* written requests awaiting a reply: at most WF_TCP_CTL_DEPTH */
 	bool uncovered;	      /* an unsignaled WRITE awaits a later PDU asking for an ACK */
 	enum wf_tcp_txcur tx_cur;

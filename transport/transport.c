@@ -341,7 +341,8 @@ int wf_ep_post(struct wf_ep *ep, struct wf_xfer *x)
 			       !x->with_imm
 			   ? ep->pg->transport->ops->post(ep, x)
 			   : -EINVAL;
-	if (!x->buf || x->len == 0 || (x->with_imm && x->op != WF_XFER_SEND && x->op != WF_XFER_WRITE))
+	if (!x->buf || x->len == 0 ||
+	    (x->with_imm && x->op != WF_XFER_SEND && x->op != WF_XFER_WRITE))
 		return -EINVAL;
 	switch (x->op) {
 	case WF_XFER_SEND:

@@ -105,9 +105,9 @@ struct wf_rdesc {
 
 enum wf_xfer_op {
 	WF_XFER_SEND = 1,
-	WF_XFER_READ,  /* peer memory -> buf */
-	WF_XFER_WRITE, /* buf -> peer memory */
-	WF_XFER_GRANT, /* let this endpoint's peer reach buf (within mr) with access */
+	WF_XFER_READ,	/* peer memory -> buf */
+	WF_XFER_WRITE,	/* buf -> peer memory */
+	WF_XFER_GRANT,	/* let this endpoint's peer reach buf (within mr) with access */
 	WF_XFER_REVOKE, /* end grant, live on this endpoint, before the peer does */
 };
 
