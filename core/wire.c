@@ -154,7 +154,10 @@ static enum wf_status check_io(const struct wf_cmd *c)
 	if ((c->flags & WF_CMD_F_FUA) && c->opcode != WF_OP_WRITE &&
 	    c->opcode != WF_OP_WRITE_ZEROES)
 		return WF_SC_INVALID_FIELD;
-	if ((c->flags & WF_CMD_F_CPL_DATA) && c->opcode != WF_OP_READ)
+	if ((c->flags & (WF_CMD_F_CPL_DATA | WF_CMD_F_CPL_IMM)) && c->opcode != WF_OP_READ)
+		return WF_SC_INVALID_FIELD;
+	/* One way to answer; the target ends no window it does not answer with a SEND. */
+	if ((c->flags & WF_CMD_F_CPL_IMM) && (c->flags & (WF_CMD_F_CPL_DATA | WF_CMD_F_INV)))
 		return WF_SC_INVALID_FIELD;
 	switch (c->opcode) {
 	case WF_OP_READ:

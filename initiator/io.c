@@ -84,6 +84,8 @@ int wf_qp_submit(struct wf_qp *qp, struct wf_vol *v, enum wf_io_op op, uint64_t 
 			rc = describe(qp, buf, (uint32_t)bytes, &c, &mr, &cached);
 			if (rc)
 				return rc;
+			if (op == WF_IO_READ && qp->cpl_imm)
+				c.flags |= WF_CMD_F_CPL_IMM;
 		}
 	}
 	rc = wf_qp_send_cmd(qp, &c, inline_data, mr, cached, cb, arg);

@@ -50,6 +50,9 @@ struct wf_slot {
 	struct wf_mr *gmr;	/* the buffer's registration; NULL: no buffer or no grants */
 	unsigned gaccess;
 	struct wf_xfer gx;
+	/* CPL_IMM: the target cannot end the window, so the host does, then finishes. */
+	bool revoking;
+	struct wf_xfer rx;
 };
 
 struct wf_dma {
@@ -77,6 +80,7 @@ struct wf_qp {
 	uint32_t backoff_ms, reconnects;
 	uint32_t depth, outstanding, max_inline;
 	uint32_t max_cpl_data; /* largest read answered in its completion; 0: none */
+	bool cpl_imm;	       /* larger reads are answered by their data's WRITE */
 	struct wf_slot *slots; /* depth of them for I/O, then the reserve slot */
 	struct wf_slot *free;
 	uint8_t *capsules;

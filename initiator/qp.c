@@ -73,6 +73,13 @@ static int fail_pending(struct wf_qp *qp, int status)
 	return n;
 }
 
+/* Sent, answered, and its window (if the host must end it) ended: the slot is free. */
+static void slot_maybe_finish(struct wf_slot *s)
+{
+	if (s->sent && s->answered && !s->revoking)
+		slot_finish(s);
+}
+
 static void send_done(struct wf_xfer *x, int status)
 {
 	struct wf_slot *s = x->arg;
@@ -82,20 +89,46 @@ static void send_done(struct wf_xfer *x, int status)
 	if (status && !s->answered)
 		return;
 	s->sent = true;
-	if (s->answered)
-		slot_finish(s);
+	slot_maybe_finish(s);
+}
+
+/* A failed REVOKE means a broken endpoint, whose windows are dead with it. */
+static void revoke_done(struct wf_xfer *x, int status)
+{
+	struct wf_slot *s = x->arg;
+
+	(void)status;
+	s->revoking = false;
+	slot_maybe_finish(s);
 }
 
 /*
- * A capsule of data (with imm) answers only a READ that asked for one, and
- * holds all of that read; a plain completion of success for such a READ
- * would leave the caller's buffer unfilled.
+ * The answer must be the kind the READ asked for. A capsule of data (with
+ * imm) answers only a CPL_DATA read, and holds all of it; an empty one (a
+ * WRITE's imm) only a CPL_IMM read. A plain completion of success for a
+ * CPL_DATA read would leave the caller's buffer unfilled.
  */
 static bool cpl_data_fits(const struct wf_slot *s, const struct wf_rx *rx, const struct wf_cpl *cpl)
 {
+	if (rx->has_imm && rx->len == 0)
+		return s->cmd.flags & WF_CMD_F_CPL_IMM;
 	if (rx->has_imm)
 		return s->cpl_data && rx->len == s->cpl_data_len;
 	return !s->cpl_data || cpl->status != WF_SC_SUCCESS;
+}
+
+/*
+ * A CPL_IMM read's window stays open after its answer unless the target
+ * ended it anyway; end it, and finish the read only once it is dead.
+ */
+static void revoke_window(struct wf_qp *qp, struct wf_slot *s, uint32_t inv)
+{
+	if (inv == s->cmd.data.key)
+		return;
+	s->rx = (struct wf_xfer){
+	    .op = WF_XFER_REVOKE, .grant = s->grant, .done = revoke_done, .arg = s};
+	/* Not posted: the endpoint is going, and its windows with it. */
+	s->revoking = wf_ep_post(qp->ep, &s->rx) == 0;
 }
 
 static void qp_recv(struct wf_ep *ep, struct wf_rx *rx)
@@ -131,8 +164,10 @@ static void qp_recv(struct wf_ep *ep, struct wf_rx *rx)
 	inv = rx->inv_key;
 	wf_rx_release(rx);
 	qp->last_rx = wf_lib_now_ms();
-	/* A window the target left open dies with the connection, and nowhere else. */
-	if (s->gmr && inv != s->cmd.data.key) {
+	if (s->gmr && (s->cmd.flags & WF_CMD_F_CPL_IMM)) {
+		revoke_window(qp, s, inv);
+	} else if (s->gmr && inv != s->cmd.data.key) {
+		/* A window the target left open dies with the connection, and nowhere else. */
 		wf_log_err(&qp->host->log, "target %s left command %u's window open: disconnecting",
 			   qp->host->addr, cpl.cid);
 		wf_ep_disconnect(ep);
@@ -141,8 +176,7 @@ static void qp_recv(struct wf_ep *ep, struct wf_rx *rx)
 	s->status = wf_status_errno(cpl.status);
 	if (s->result)
 		*s->result = cpl.result;
-	if (s->sent)
-		slot_finish(s);
+	slot_maybe_finish(s);
 }
 
 /* The connection broke by itself: keep the commands and start reconnecting. */
@@ -276,8 +310,9 @@ int wf_qp_send_cmd(struct wf_qp *qp, struct wf_cmd *c, const void *inline_data,
 	c->cid = (uint16_t)(s - qp->slots);
 	c->version = WF_WIRE_VERSION;
 	s->gmr = qp->grants && c->data.len ? data_mr : NULL;
-	if (s->gmr) {
+	if (s->gmr && !(c->flags & WF_CMD_F_CPL_IMM))
 		c->flags |= WF_CMD_F_INV;
+	if (s->gmr) {
 		/* The target RDMA-READs what the host writes and RDMA-WRITEs all else. */
 		s->gaccess =
 		    c->opcode == WF_OP_WRITE ? WF_ACCESS_REMOTE_READ : WF_ACCESS_REMOTE_WRITE;
@@ -301,7 +336,7 @@ int wf_qp_send_cmd(struct wf_qp *qp, struct wf_cmd *c, const void *inline_data,
 	s->cb = cb;
 	s->arg = arg;
 	s->cached = cached;
-	s->sent = s->answered = false;
+	s->sent = s->answered = s->revoking = false;
 	s->busy = true;
 	s->status = 0;
 	qp->outstanding++;
@@ -579,6 +614,7 @@ static int qp_connect(struct wf_qp *qp)
 		return qp->fail_status;
 	qp->max_inline = wf_ep_params(qp->ep)->capsule_size - WF_CMD_SIZE;
 	qp->max_cpl_data = h->opts.cpl_data_reads ? wf_ep_params(qp->ep)->capsule_size : 0;
+	qp->cpl_imm = h->opts.cpl_imm_reads;
 	snprintf(d.host, sizeof(d.host), "%s", h->host_id);
 	wf_connect_data_encode(&d, data);
 	rc = wf_qp_admin_result(qp, &c, data, &result);

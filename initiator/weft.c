@@ -10,7 +10,7 @@
  *                              [--jobs N] [--json]
  * Options: --addr A --port P --transport auto|rdma|tcp --host ID --secret-file F
  *          --reconnect MS --keep-alive MS --keep-alive-timeout MS --spin-us US
- *          --no-windows --no-cpl-data.
+ *          --no-windows --no-cpl-data --no-cpl-imm.
  * The secret is the first line of F, or $WEFT_SECRET; never an argument,
  * since arguments are visible to every user through ps.
  */
@@ -695,7 +695,8 @@ static void usage(FILE *f)
 		"              [--spin-us US]   (most a poll spins before sleeping; 0: never)\n"
 		"              [--no-windows]   (buffer keys outlive their commands)\n"
 		"              [--no-cpl-data]  (small reads too are RDMA-written, not sent back\n"
-		"                                in the completion's capsule)\n");
+		"                                in the completion's capsule)\n"
+		"              [--no-cpl-imm]   (a completion message follows a read's data)\n");
 }
 
 static int parse_num(const char *s, uint64_t *out)
@@ -740,6 +741,7 @@ static int parse_args(struct cli *c, int argc, char **argv)
 	    {"spin-us", required_argument, NULL, 'u'},
 	    {"no-windows", no_argument, NULL, 'W'},
 	    {"no-cpl-data", no_argument, NULL, 'C'},
+	    {"no-cpl-imm", no_argument, NULL, 'M'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
@@ -748,7 +750,7 @@ static int parse_args(struct cli *c, int argc, char **argv)
 
 	while ((o = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		if (o == 'a' || o == 't' || o == 'H' || o == 'f' || o == 'P' || o == 'j' ||
-		    o == 'h' || o == 'S' || o == 'k' || o == 'W' || o == 'C')
+		    o == 'h' || o == 'S' || o == 'k' || o == 'W' || o == 'C' || o == 'M')
 			v = 0;
 		else if (o == '?' || parse_num(optarg, &v))
 			return -EINVAL;
@@ -825,6 +827,9 @@ static int parse_args(struct cli *c, int argc, char **argv)
 			break;
 		case 'C':
 			c->o.cpl_data_reads = 0;
+			break;
+		case 'M':
+			c->o.cpl_imm_reads = 0;
 			break;
 		default:
 			return -EINVAL;

@@ -247,11 +247,21 @@ void wf_req_data_out(struct wf_tgt_req *req)
 	    .mr = conn->tpg->mr,
 	    .remote = {req->cmd.data.addr, req->len, req->cmd.data.key},
 	};
+	/* Or it is the completion itself, in its immediate data: then nothing follows. */
+	if (req->cmd.flags & WF_CMD_F_CPL_IMM) {
+		req->state = WF_REQ_COMPLETING;
+		release_rx(req);
+		req->data_x.done = cpl_done;
+		req->data_x.arg = req;
+		req->data_x.with_imm = true;
+		req->data_x.imm = wf_cpl_imm(req->cmd.cid);
+	}
 	if (wf_ep_post(conn->ep, &req->data_x)) {
 		wf_req_complete(req, WF_SC_DATA_XFER_ERROR);
 		return;
 	}
-	wf_req_complete(req, WF_SC_SUCCESS);
+	if (!(req->cmd.flags & WF_CMD_F_CPL_IMM))
+		wf_req_complete(req, WF_SC_SUCCESS);
 }
 
 static void bdev_done(struct wf_bdev_io *io, int status)

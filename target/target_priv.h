@@ -125,7 +125,7 @@ enum wf_req_state {
 	WF_REQ_NEED_DATA, /* RDMA READ of the host's buffer in flight */
 	WF_REQ_EXECUTING, /* bdev request in flight */
 	WF_REQ_DATA_OUT,  /* RDMA WRITE the result to the host */
-	WF_REQ_COMPLETING /* SEND of the completion in flight */
+	WF_REQ_COMPLETING /* SEND of the completion, or CPL_IMM's WRITE, in flight */
 };
 
 struct wf_tgt_req {

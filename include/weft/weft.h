@@ -51,6 +51,12 @@ struct wf_host_opts {
 	 */
 	int cpl_data_reads;
 	/*
+	 * Larger reads complete with their data: the target's RDMA WRITE carries
+	 * the completion as immediate data, and the host ends the window itself.
+	 * 1 (default): on; 0: a completion message follows the data.
+	 */
+	int cpl_imm_reads;
+	/*
 	 * The most a poll that would sleep spins first; below it the budget
 	 * adapts to the gaps between completions (0: sleep at once).
 	 */

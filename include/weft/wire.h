@@ -75,7 +75,15 @@ enum wf_status {
  * ordinary completion.
  */
 #define WF_CMD_F_CPL_DATA 0x0004
-#define WF_CMD_F_ALL	  (WF_CMD_F_FUA | WF_CMD_F_INV | WF_CMD_F_CPL_DATA)
+/*
+ * READ only, into the host buffer data names, never with INV: answer a
+ * success with the data's RDMA WRITE carrying the completion as immediate
+ * data (wf_cpl_imm()), so a large read costs no completion message. A
+ * failure is answered by an ordinary completion. If data.key is a window,
+ * the host ends it itself.
+ */
+#define WF_CMD_F_CPL_IMM 0x0008
+#define WF_CMD_F_ALL	 (WF_CMD_F_FUA | WF_CMD_F_INV | WF_CMD_F_CPL_DATA | WF_CMD_F_CPL_IMM)
 
 /* A host buffer the target may read or write: what the host registered. */
 struct wf_sgl {
@@ -171,8 +179,9 @@ void wf_cpl_encode(const struct wf_cpl *c, void *buf);
 enum wf_status wf_cpl_decode(const void *buf, size_t len, struct wf_cpl *out);
 
 /*
- * The immediate data that completes READ @cid with its data in the capsule:
- * bits 0-15 the cid, bits 16-31 the status, always WF_SC_SUCCESS.
+ * The immediate data that completes READ @cid with its data in the capsule
+ * or written before it: bits 0-15 the cid, bits 16-31 the status, always
+ * WF_SC_SUCCESS.
  */
 uint32_t wf_cpl_imm(uint16_t cid);
 

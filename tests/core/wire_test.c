@@ -154,6 +154,22 @@ static void test_each_check_has_its_status(void)
 	c.flags = WF_CMD_F_CPL_DATA;
 	expect(c, 16, WF_SC_INVALID_FIELD);
 	refused_without_data(WF_CMD_F_CPL_DATA);
+	/* CPL_IMM: a READ into a host buffer, answered by its WRITE; never with INV or CPL_DATA. */
+	c = base_read();
+	c.flags = WF_CMD_F_CPL_IMM;
+	expect(c, 0, WF_SC_SUCCESS);
+	c.data.key = 0;
+	expect(c, 0, WF_SC_INVALID_DATA);
+	c = base_read();
+	c.flags = WF_CMD_F_CPL_IMM | WF_CMD_F_INV;
+	expect(c, 0, WF_SC_INVALID_FIELD);
+	c.flags = WF_CMD_F_CPL_IMM | WF_CMD_F_CPL_DATA;
+	expect(c, 0, WF_SC_INVALID_FIELD);
+	c = base_read();
+	c.opcode = WF_OP_WRITE;
+	c.flags = WF_CMD_F_CPL_IMM;
+	expect(c, 0, WF_SC_INVALID_FIELD);
+	refused_without_data(WF_CMD_F_CPL_IMM);
 	c = base_read();
 	c.cdw[1] = 1;
 	expect(c, 0, WF_SC_INVALID_FIELD);

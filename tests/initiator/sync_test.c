@@ -8,8 +8,9 @@
  * refuses new ones on command, for reconnecting: a READ it never answered
  * goes out again on the new connection, and past reconnect_timeout_ms the
  * host gives up with -ETIMEDOUT, then -ENOTCONN. A READ answered by a
- * capsule of data that fits no command is refused the same way: the host
- * drops the connection and sends the READ again.
+ * capsule of data that fits no command, or a WRITE with immediate data
+ * that the READ did not ask for, is refused the same way: the host drops
+ * the connection and sends the READ again.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -43,6 +44,7 @@ struct peer {
 	atomic_int stale;	 /* after answering a READ, write its buffer again */
 	atomic_int stale_status; /* how that late WRITE ended */
 	atomic_int bad_cpl_data; /* this many READs: answer with a capsule of 100 bytes */
+	atomic_int bad_cpl_imm;	 /* this many READs: answer with the WRITE, asked for or not */
 	struct wf_xfer stale_x;
 	uint8_t late[4096];
 	uint8_t data[4096];
@@ -94,6 +96,41 @@ static void answer_with_data(struct peer *p, struct wf_ep *ep, const struct wf_c
 	WF_CHECK_EQ(wf_ep_post(ep, &p->data_x), 0);
 }
 
+/*
+ * RDMA-write a READ's data; the completion follows, or rides on the WRITE
+ * as immediate data (@imm), as weftd answers WF_CMD_F_CPL_IMM.
+ */
+static void serve_read(struct peer *p, struct wf_ep *ep, const struct wf_cmd *c, bool imm)
+{
+	p->data_x = (struct wf_xfer){
+	    .op = WF_XFER_WRITE,
+	    .buf = p->data,
+	    .len = 4096,
+	    .mr = p->mr_data,
+	    .remote = {c->data.addr, 4096, c->data.key},
+	    .done = imm ? sent : NULL,
+	    .with_imm = imm,
+	    .imm = wf_cpl_imm(c->cid),
+	};
+	WF_CHECK_EQ(wf_ep_post(ep, &p->data_x), 0);
+	if (!imm)
+		answer(p, ep, c, 0);
+	if (p->stale) {
+		/* A target that keeps a key past its command: the window is gone. */
+		p->stale = 0;
+		p->stale_x = (struct wf_xfer){
+		    .op = WF_XFER_WRITE,
+		    .buf = p->late,
+		    .len = 4096,
+		    .mr = p->mr_late,
+		    .remote = {c->data.addr, 4096, c->data.key},
+		    .done = stale_done,
+		    .arg = p,
+		};
+		WF_CHECK_EQ(wf_ep_post(ep, &p->stale_x), 0);
+	}
+}
+
 static void peer_recv(struct wf_ep *ep, struct wf_rx *rx)
 {
 	struct peer *p = wf_ep_ctx(ep);
@@ -132,31 +169,11 @@ static void peer_recv(struct wf_ep *ep, struct wf_rx *rx)
 			answer_with_data(p, ep, &c, 100);
 		} else if (p->serve_reads && (c.flags & WF_CMD_F_CPL_DATA)) {
 			answer_with_data(p, ep, &c, 4096);
+		} else if (p->serve_reads && p->bad_cpl_imm > 0) {
+			p->bad_cpl_imm--;
+			serve_read(p, ep, &c, true);
 		} else if (p->serve_reads) {
-			p->data_x = (struct wf_xfer){
-			    .op = WF_XFER_WRITE,
-			    .buf = p->data,
-			    .len = 4096,
-			    .mr = p->mr_data,
-			    .remote = {c.data.addr, 4096, c.data.key},
-			};
-			WF_CHECK_EQ(wf_ep_post(ep, &p->data_x), 0);
-			answer(p, ep, &c, 0);
-			if (p->stale) {
-				/* A target that keeps a key past its command: the window is gone.
-				 */
-				p->stale = 0;
-				p->stale_x = (struct wf_xfer){
-				    .op = WF_XFER_WRITE,
-				    .buf = p->late,
-				    .len = 4096,
-				    .mr = p->mr_late,
-				    .remote = {c.data.addr, 4096, c.data.key},
-				    .done = stale_done,
-				    .arg = p,
-				};
-				WF_CHECK_EQ(wf_ep_post(ep, &p->stale_x), 0);
-			}
+			serve_read(p, ep, &c, c.flags & WF_CMD_F_CPL_IMM);
 		}
 		/* else held forever: the host must give up on its own */
 		break;
@@ -233,9 +250,11 @@ static void wait_io(struct wf_qp *qp, struct io *io)
 /*
  * A target that writes a READ's buffer again after completing it: the key
  * was a window for that command only, so the write is refused and the
- * buffer keeps what the READ returned.
+ * buffer keeps what the READ returned. With @cpl_imm the completion is the
+ * data's WRITE, which leaves the window open: the host ends it itself
+ * before the READ completes.
  */
-static void stale_key(struct peer *p, const struct wf_host_opts *base, char *buf)
+static void stale_key(struct peer *p, const struct wf_host_opts *base, int cpl_imm, char *buf)
 {
 	struct wf_host_opts ho = *base;
 	struct wf_host *h;
@@ -243,6 +262,7 @@ static void stale_key(struct peer *p, const struct wf_host_opts *base, char *buf
 	struct wf_vol *v;
 
 	ho.cpl_data_reads = 0; /* a key to keep: the read must go by RDMA WRITE */
+	ho.cpl_imm_reads = cpl_imm;
 	WF_CHECK_EQ(wf_host_open(&ho, &h), 0);
 	open_qp(h, &qp, &v);
 	p->serve_reads = 1;
@@ -262,13 +282,15 @@ static void stale_key(struct peer *p, const struct wf_host_opts *base, char *buf
 }
 
 /*
- * A capsule of data must be the whole of a READ that asked for one: given
- * 100 bytes for a 4 KiB read, or any for a read the target was to
- * RDMA-write, the host drops the connection and reads again on a new one.
- * The caller sees only the right data.
+ * An answer must be the kind the READ asked for. A capsule of data must be
+ * the whole of a READ that asked for one: given 100 bytes for a 4 KiB read,
+ * or any for a read the target was to RDMA-write, the host drops the
+ * connection and reads again on a new one. So it does given a WRITE with
+ * immediate data for a read that asked for a completion message. The
+ * caller sees only the right data.
  */
-static void bad_cpl_data(struct peer *p, const struct wf_host_opts *base, int cpl_data_reads,
-			 char *buf)
+static void bad_answer(struct peer *p, const struct wf_host_opts *base, int cpl_data_reads,
+		       int cpl_imm_reads, atomic_int *bad, char *buf)
 {
 	struct wf_host_opts ho = *base;
 	struct wf_host *h;
@@ -277,19 +299,20 @@ static void bad_cpl_data(struct peer *p, const struct wf_host_opts *base, int cp
 	int reads, connects;
 
 	ho.cpl_data_reads = cpl_data_reads;
+	ho.cpl_imm_reads = cpl_imm_reads;
 	WF_CHECK_EQ(wf_host_open(&ho, &h), 0);
 	open_qp(h, &qp, &v);
 	p->serve_reads = 1;
 	WF_CHECK_EQ(wf_qp_io(qp, v, WF_IO_READ, 0, 1, buf, 5), 0);
 	WF_CHECK_EQ(wf_qp_reconnects(qp), 0);
-	p->bad_cpl_data = 1;
+	*bad = 1;
 	reads = p->reads;
 	connects = p->connects;
 	memset(buf, 0, 4096);
 	WF_CHECK_EQ(wf_qp_io(qp, v, WF_IO_READ, 0, 1, buf, 5), 0);
 	for (int i = 0; i < 4096; i++)
 		WF_CHECK_EQ((uint8_t)buf[i], 0xa5);
-	WF_CHECK_EQ(p->bad_cpl_data, 0);
+	WF_CHECK_EQ(*bad, 0);
 	WF_CHECK_EQ(p->reads - reads, 2);
 	WF_CHECK_EQ(p->connects - connects, 1);
 	WF_CHECK_EQ(wf_qp_reconnects(qp), 1);
@@ -420,9 +443,12 @@ int main(void)
 	wf_qp_close(qp); /* fails the four held reads */
 
 	wf_host_close(h);
-	stale_key(p, &ho, buf);
-	bad_cpl_data(p, &ho, 1, buf);
-	bad_cpl_data(p, &ho, 0, buf);
+	stale_key(p, &ho, 0, buf);
+	stale_key(p, &ho, 1, buf);
+	bad_answer(p, &ho, 1, 1, &p->bad_cpl_data, buf);
+	bad_answer(p, &ho, 0, 1, &p->bad_cpl_data, buf);
+	bad_answer(p, &ho, 0, 0, &p->bad_cpl_data, buf);
+	bad_answer(p, &ho, 0, 0, &p->bad_cpl_imm, buf);
 	reconnects(p, &ho, buf);
 	p->stop = 1;
 	WF_CHECK_EQ(pthread_join(thr, NULL), 0);

@@ -455,6 +455,37 @@ static void raw_open(struct env *e, struct th_raw *r)
 	WF_CHECK_EQ(th_raw_dial(e->th.transport, e->th.addr, e->th.port, r, "host-a"), 0);
 }
 
+/*
+ * A read answered by its data's WRITE, the completion in its immediate
+ * data: the same bytes a CPL_DATA read of them brings. Never with INV;
+ * a failure gets an ordinary completion.
+ */
+static void raw_cpl_imm(struct th_raw *r, struct wf_cmd *c)
+{
+	uint8_t want[4096];
+
+	c->flags = WF_CMD_F_CPL_DATA;
+	c->nblocks = 8;
+	c->data = (struct wf_sgl){0};
+	WF_CHECK_EQ(th_raw_cmd(r, c, NULL), WF_SC_SUCCESS);
+	WF_CHECK_EQ(r->cpl_data, 4096);
+	memcpy(want, r->buf, sizeof(want));
+	memset(r->buf, 0xee, 4096);
+	c->flags = WF_CMD_F_CPL_IMM;
+	c->data = (struct wf_sgl){(uintptr_t)r->buf, 4096, r->mr->key};
+	WF_CHECK_EQ(th_raw_cmd(r, c, NULL), WF_SC_SUCCESS);
+	WF_CHECK(r->cpl_imm);
+	WF_CHECK(memcmp(r->buf, want, sizeof(want)) == 0);
+	c->flags = WF_CMD_F_CPL_IMM | WF_CMD_F_INV;
+	WF_CHECK_EQ(th_raw_cmd(r, c, NULL), WF_SC_INVALID_FIELD);
+	c->flags = WF_CMD_F_CPL_IMM;
+	c->lba = UINT64_MAX / 2;
+	WF_CHECK_EQ(th_raw_cmd(r, c, NULL), WF_SC_LBA_OUT_OF_RANGE);
+	WF_CHECK(!r->cpl_imm);
+	c->lba = 0;
+	c->data = (struct wf_sgl){0};
+}
+
 /* Malformed and out-of-order capsules: each earns its status, the connection lives on. */
 static void raw_checks(struct env *e)
 {
@@ -498,6 +529,7 @@ static void raw_checks(struct env *e)
 	c.nblocks = 9; /* 4608 bytes: past the 4160-byte capsule */
 	WF_CHECK_EQ(th_raw_cmd(&r, &c, NULL), WF_SC_INVALID_DATA);
 	WF_CHECK_EQ(r.cpl_data, 0);
+	raw_cpl_imm(&r, &c);
 	c.flags = 0;
 	c.nblocks = 1;
 	c.opcode = WF_OP_WRITE;

@@ -88,6 +88,7 @@ static void raw_recv(struct wf_ep *ep, struct wf_rx *rx)
 	struct th_raw *r = wf_ep_ctx(ep);
 
 	r->cpl_data = 0;
+	r->cpl_imm = rx->has_imm && rx->len == 0;
 	if (rx->has_imm) {
 		WF_CHECK_EQ(wf_cpl_imm_decode(rx->imm, &r->cpl), WF_SC_SUCCESS);
 		WF_CHECK(rx->len <= 4096);

@@ -54,6 +54,7 @@ struct th_raw {
 	int up, down, got, sent;
 	struct wf_cpl cpl;
 	uint32_t cpl_data; /* bytes of read data the last answer was (imm), copied to buf */
+	int cpl_imm;	   /* the last answer was a WRITE's immediate data */
 	struct wf_xfer x;
 	uint8_t capsule[256];
 	uint8_t *buf; /* 4 KiB the target may RDMA-write, e.g. an AUTH answer */
