@@ -457,8 +457,9 @@ static void raw_open(struct env *e, struct th_raw *r)
 
 /*
  * A read answered by its data's WRITE, the completion in its immediate
- * data: the same bytes a CPL_DATA read of them brings. Never with INV;
- * a failure gets an ordinary completion.
+ * data: the same bytes a CPL_DATA read of them brings. Not with CPL_DATA
+ * (nor INV, but that asks verbs to end a key that is no window here); a
+ * failure gets an ordinary completion.
  */
 static void raw_cpl_imm(struct th_raw *r, struct wf_cmd *c)
 {
@@ -476,7 +477,7 @@ static void raw_cpl_imm(struct th_raw *r, struct wf_cmd *c)
 	WF_CHECK_EQ(th_raw_cmd(r, c, NULL), WF_SC_SUCCESS);
 	WF_CHECK(r->cpl_imm);
 	WF_CHECK(memcmp(r->buf, want, sizeof(want)) == 0);
-	c->flags = WF_CMD_F_CPL_IMM | WF_CMD_F_INV;
+	c->flags = WF_CMD_F_CPL_IMM | WF_CMD_F_CPL_DATA;
 	WF_CHECK_EQ(th_raw_cmd(r, c, NULL), WF_SC_INVALID_FIELD);
 	c->flags = WF_CMD_F_CPL_IMM;
 	c->lba = UINT64_MAX / 2;
