@@ -17,7 +17,9 @@
  * out of its receive buffer. It is the floor for weft's QD1 read latency.
  * cmd_bw is the same pattern with --window commands outstanding, each naming
  * its own slice of the client's buffer: the most a storage read of --size
- * at that queue depth can move over this transport, in MiB/s. cmd_write_bw
+ * at that queue depth can move over this transport, in MiB/s; with --cpl-imm
+ * the reply is the WRITE's immediate data instead of a SEND, the pattern
+ * weft uses for reads larger than a capsule. cmd_write_bw
  * is a storage write's: the server RDMA-READs the slice the command names
  * and, once the READ has completed, SENDs the reply.
  *
@@ -678,7 +680,7 @@ static void usage(const char *argv0)
 	    "usage: %s --transport verbs|tcp --addr A [--port P (0: any, with --role both)] --test "
 	    "send_lat|read_lat|cmd_lat|write_bw|read_bw|cmd_bw|cmd_write_bw [--size B] [--iters N] "
 	    "[--window W] [--poll event|busy] [--spin-us U] [--role both|server|client] "
-	    "[--cpus S,C] [--pairs N] [--cpl-data (cmd_lat)]\n",
+	    "[--cpus S,C] [--pairs N] [--cpl-data (cmd_lat)] [--cpl-imm (cmd_bw)]\n",
 	    argv0);
 }
 

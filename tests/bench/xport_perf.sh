@@ -2,7 +2,8 @@
 # bench/xport_perf, every test, briefly, over one transport: each prints a
 # RESULT line whose figures are positive numbers. It measures nothing here;
 # it keeps the benchmark that compare-transport and compare-rxe run working
-# (cmd_lat, with and without --cpl-data, and cmd_bw also check that the
+# (cmd_lat, with and without --cpl-data, and cmd_bw, with and without
+# --cpl-imm, also check that the
 # replies' data was placed in the buffer, cmd_write_bw that the server's
 # READs fetched the client's), and that --cpus pins or says why it cannot.
 #
@@ -44,6 +45,18 @@ done
 if out=$("$perf" --transport "$kind" --addr "$addr" --port 0 --test cmd_bw --size 4096 \
 	--iters 50 --cpl-data 2>&1); then
 	echo "FAIL: cmd_bw --cpl-data ran: $out" >&2
+	exit 1
+fi
+# cmd_bw --cpl-imm: the reply is the WRITE's immediate data, with a window of 16 and of 1.
+for w in 16 1; do
+	out=$("$perf" --transport "$kind" --addr "$addr" --port 0 --test cmd_bw --size 131072 \
+		--iters 200 --window $w --pairs 1 --cpl-imm --poll busy 2>&1) &&
+		echo "$out" | grep '^RESULT' ||
+		{ echo "FAIL: cmd_bw --cpl-imm window $w: $out" >&2; exit 1; }
+done
+if out=$("$perf" --transport "$kind" --addr "$addr" --port 0 --test cmd_lat --size 4096 \
+	--iters 50 --cpl-imm 2>&1); then
+	echo "FAIL: cmd_lat --cpl-imm ran: $out" >&2
 	exit 1
 fi
 # --cpus pins each side: a CPU every machine has works, one no machine has is refused aloud.
