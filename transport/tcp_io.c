@@ -415,7 +415,7 @@ static void close_progress(struct wf_tcp_ep *ep)
 }
 
 /* REVOKEs took effect when posted; their done()s wait for a progress outside any post. */
-static void complete_revokes(struct wf_tcp_ep *ep, int status)
+static void complete_revokes(struct wf_tcp_ep *ep)
 {
 	struct wf_xfer *x;
 
@@ -424,7 +424,7 @@ static void complete_revokes(struct wf_tcp_ep *ep, int status)
 		if (!ep->rvq_head)
 			ep->rvq_tail = NULL;
 		x->next_ = NULL;
-		x->done(x, status);
+		x->done(x, 0);
 	}
 }
 
@@ -436,7 +436,7 @@ void wf_tcp_fail_xfers(struct wf_tcp_ep *ep)
 	bool term = ep->term_status != 0;
 
 	/* Ended already, and grants die with the endpoint anyway. */
-	complete_revokes(ep, 0);
+	complete_revokes(ep);
 	ep->flq_head = ep->flq_tail = ep->txq_head = ep->txq_tail = NULL;
 	for (int i = 0; i < 2; i++) {
 		struct wf_xfer *x = lists[i], *next;
@@ -829,7 +829,7 @@ bool wf_tcp_ep_progress(struct wf_tcp_ep *ep)
 			return false;
 		wf_tcp_connect_done(ep);
 	}
-	complete_revokes(ep, 0);
+	complete_revokes(ep);
 	while (steps-- && rx_ready(ep))
 		rx_step(ep);
 	if (ep->state == WF_TCP_EP_CLOSING)

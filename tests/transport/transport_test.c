@@ -1063,6 +1063,23 @@ static void regrant(struct env *e, struct grant_env *ge, struct srv_conn *sc, st
 }
 
 /*
+ * Grant [0, 4 KiB) again on @sc's connection, as the next command would: it
+ * gets a new key, which works. Returns the descriptor it replaced.
+ */
+static struct wf_rdesc regrant_works(struct env *e, struct grant_env *ge, struct srv_conn *sc,
+				     struct cli_ep *c, struct wf_rdesc *r, uint32_t seed)
+{
+	struct wf_rdesc old = *r;
+
+	regrant(e, ge, sc, c, 0, 4096, WF_ACCESS_REMOTE_WRITE, r);
+	WF_CHECK(r->key != old.key);
+	fill(e->cmem, 4096, seed);
+	WF_CHECK_EQ(cli_xfer(e, c, WF_XFER_WRITE, 0, *r, 4096), 0);
+	WF_CHECK(matches(ge->mem + GUARD, 4096, seed));
+	return old;
+}
+
+/*
  * Connect, and have the target grant [@off, +@len) with @access to this
  * connection's peer; a capsule after the grant tells the initiator, as a
  * command would. The window's descriptor lands in *@r.
@@ -1139,12 +1156,7 @@ static void case_grant(struct env *e)
 		;
 	WF_CHECK(sc != NULL); /* the target saw which grant ended */
 	/* Granted again on the same connection, as the next command would be: a new key works. */
-	bad = r;
-	regrant(e, &ge, sc, c, 0, 4096, WF_ACCESS_REMOTE_WRITE, &r);
-	WF_CHECK(r.key != bad.key);
-	fill(e->cmem, 4096, 43);
-	WF_CHECK_EQ(cli_xfer(e, c, WF_XFER_WRITE, 0, r, 4096), 0);
-	WF_CHECK(matches(ge.mem + GUARD, 4096, 43));
+	bad = regrant_works(e, &ge, sc, c, &r, 43);
 	/* ...and the ended one does not. */
 	grant_denied(e, &ge, c, WF_XFER_READ, bad, 4096);
 
@@ -1167,12 +1179,7 @@ static void case_grant(struct env *e)
 	WF_CHECK_EQ(wf_ep_post(sc->ep, &end), 0);
 	WAIT_FOR(e, w.done);
 	WF_CHECK_EQ(w.status, 0);
-	bad = r;
-	regrant(e, &ge, sc, c, 0, 4096, WF_ACCESS_REMOTE_WRITE, &r);
-	WF_CHECK(r.key != bad.key);
-	fill(e->cmem, 4096, 47);
-	WF_CHECK_EQ(cli_xfer(e, c, WF_XFER_WRITE, 0, r, 4096), 0);
-	WF_CHECK(matches(ge.mem + GUARD, 4096, 47));
+	bad = regrant_works(e, &ge, sc, c, &r, 47);
 	grant_denied(e, &ge, c, WF_XFER_WRITE, bad, 4096);
 	WF_CHECK(matches(ge.mem + GUARD, 4096, 47));
 
