@@ -29,7 +29,6 @@ void wf_host_opts_default(struct wf_host_opts *o)
 	    .keep_alive_timeout_ms = 15000,
 	    .windows = 1,
 	    .cpl_data_reads = 1,
-	    .cpl_imm_reads = 1,
 	    .spin_us = WF_SPIN_US_DEFAULT,
 	};
 }

@@ -10,7 +10,7 @@
  *                              [--jobs N] [--json]
  * Options: --addr A --port P --transport auto|rdma|tcp --host ID --secret-file F
  *          --reconnect MS --keep-alive MS --keep-alive-timeout MS --spin-us US
- *          --no-windows --no-cpl-data --no-cpl-imm.
+ *          --no-windows --no-cpl-data --cpl-imm.
  * The secret is the first line of F, or $WEFT_SECRET; never an argument,
  * since arguments are visible to every user through ps.
  */
@@ -696,7 +696,7 @@ static void usage(FILE *f)
 		"              [--no-windows]   (buffer keys outlive their commands)\n"
 		"              [--no-cpl-data]  (small reads too are RDMA-written, not sent back\n"
 		"                                in the completion's capsule)\n"
-		"              [--no-cpl-imm]   (a completion message follows a read's data)\n");
+		"              [--cpl-imm]      (a read's data WRITE carries its completion)\n");
 }
 
 static int parse_num(const char *s, uint64_t *out)
@@ -741,7 +741,7 @@ static int parse_args(struct cli *c, int argc, char **argv)
 	    {"spin-us", required_argument, NULL, 'u'},
 	    {"no-windows", no_argument, NULL, 'W'},
 	    {"no-cpl-data", no_argument, NULL, 'C'},
-	    {"no-cpl-imm", no_argument, NULL, 'M'},
+	    {"cpl-imm", no_argument, NULL, 'M'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
@@ -829,7 +829,7 @@ static int parse_args(struct cli *c, int argc, char **argv)
 			c->o.cpl_data_reads = 0;
 			break;
 		case 'M':
-			c->o.cpl_imm_reads = 0;
+			c->o.cpl_imm_reads = 1;
 			break;
 		default:
 			return -EINVAL;

@@ -4,7 +4,8 @@
  * its own thread, and hosts that use libweft, over tcp on loopback or over
  * verbs in the rxe guest (--transport rdma, address from WEFT_RXE_ADDR).
  * -n N runs the target with N poll-group threads; -W makes the hosts use
- * plain registrations instead of per-command windows. Every wait is bounded by
+ * plain registrations instead of per-command windows; -I has them ask for
+ * reads answered by their data's WRITE (WF_CMD_F_CPL_IMM). Every wait is bounded by
  * libweft's own timeouts; nothing is timed.
  */
 #include <errno.h>
@@ -74,6 +75,7 @@ struct env {
 	char file[64];
 	int reconnect_ms; /* hosts' reconnect_timeout_ms: 0 but in the fault cases */
 	int windows;	  /* hosts' per-command windows: 1 (the default), 0 with -W */
+	int cpl_imm;	  /* hosts' cpl_imm_reads: 1 with -I */
 	int ka_ms;	  /* hosts' keep_alive_ms; -1: the default */
 	int cycles;	  /* connect/disconnect cycles of case cycles */
 	int rounds;	  /* rounds of case many, at least 3: a baseline after 2, then more */
@@ -128,6 +130,7 @@ static int host_try(struct env *e, const char *id, uint16_t qd, struct host *out
 	/* Most cases watch one connection's life: a stopped target must fail them, not wait. */
 	o.reconnect_timeout_ms = e->reconnect_ms;
 	o.windows = e->windows;
+	o.cpl_imm_reads = e->cpl_imm;
 	if (e->ka_ms >= 0)
 		o.keep_alive_ms = e->ka_ms;
 	return th_host_open_opts(&o, &out->h, &out->qp);
@@ -1124,7 +1127,7 @@ int main(int argc, char **argv)
 	const char *which = "all";
 	int c;
 
-	while ((c = getopt(argc, argv, "t:c:n:k:r:W")) != -1) {
+	while ((c = getopt(argc, argv, "t:c:n:k:r:WI")) != -1) {
 		if (c == 't')
 			e.th.transport = optarg;
 		else if (c == 'c')
@@ -1137,6 +1140,8 @@ int main(int argc, char **argv)
 			e.rounds = atoi(optarg);
 		else if (c == 'W')
 			e.windows = 0;
+		else if (c == 'I')
+			e.cpl_imm = 1;
 		else
 			return 2;
 	}
