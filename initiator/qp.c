@@ -159,7 +159,8 @@ static void qp_recv(struct wf_ep *ep, struct wf_rx *rx)
 		wf_ep_disconnect(ep);
 		return;
 	}
-	if (rx->has_imm)
+	/* A WRITE's immediate brings no bytes: its slot has no cpl_data to copy into. */
+	if (rx->has_imm && rx->len)
 		memcpy(s->cpl_data, rx->data, rx->len);
 	inv = rx->inv_key;
 	wf_rx_release(rx);
