@@ -512,7 +512,6 @@ static bool has_connecting(struct wf_verbs_pg *pg, uint64_t *deadline)
 	return any;
 }
 
-/* Sleep until the CQ or the CM channel has something, or @timeout_ms passes. */
 /* Ask for an event at the next completion, and reap what came before the ask, which raised none. */
 static int arm_cq(struct wf_verbs_pg *pg)
 {
@@ -521,23 +520,18 @@ static int arm_cq(struct wf_verbs_pg *pg)
 	return poll_cq(pg);
 }
 
-static int wait_for_work(struct wf_verbs_pg *pg, int timeout_ms)
+/*
+ * Take what makes the group's fd readable, waiting up to @timeout_ms for it:
+ * CQ events are acked, a kick is read, and a kick or the CM channel has the
+ * next poll look at connection events. Anything left would keep the fd
+ * readable, and an outside loop sleeping on it would spin.
+ */
+static int take_wakeups(struct wf_verbs_pg *pg, int timeout_ms)
 {
 	struct epoll_event ev[3];
 	uint64_t kicks;
-	uint64_t deadline = 0, now;
 	int n;
 
-	n = arm_cq(pg);
-	if (n)
-		return n;
-	if (has_connecting(pg, &deadline)) {
-		now = wf_now_ns();
-		int until = deadline > now ? (int)((deadline - now) / 1000000u) + 1 : 0;
-
-		if (timeout_ms < 0 || until < timeout_ms)
-			timeout_ms = until;
-	}
 	n = epoll_wait(pg->epfd, ev, 3, timeout_ms);
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
@@ -552,6 +546,25 @@ static int wait_for_work(struct wf_verbs_pg *pg, int timeout_ms)
 		pg->cm_due = true;
 	}
 	return 0;
+}
+
+/* Sleep until the CQ or the CM channel has something, or @timeout_ms passes. */
+static int wait_for_work(struct wf_verbs_pg *pg, int timeout_ms)
+{
+	uint64_t deadline = 0, now;
+	int n;
+
+	n = arm_cq(pg);
+	if (n)
+		return n;
+	if (has_connecting(pg, &deadline)) {
+		now = wf_now_ns();
+		int until = deadline > now ? (int)((deadline - now) / 1000000u) + 1 : 0;
+
+		if (timeout_ms < 0 || until < timeout_ms)
+			timeout_ms = until;
+	}
+	return take_wakeups(pg, timeout_ms);
 }
 
 /* Whether to look at the CM channel now; reads the clock every few polls only. */
@@ -616,8 +629,15 @@ int wf_verbs_pg_arm(struct wf_poll_group *p)
 	struct wf_verbs_pg *pg = wf_verbs_pg(p);
 	int n, ret;
 
-	/* Events that woke the caller are taken, so the fd is quiet until new work. */
-	drain_cq_events(pg);
+	/*
+	 * What woke the caller is taken, so the fd is quiet until new work. A
+	 * handoff or a connection event is work: poll for it, do not sleep.
+	 */
+	n = take_wakeups(pg, 0);
+	if (n < 0)
+		return n;
+	if (pg->cm_due)
+		return 1;
 	n = arm_cq(pg);
 	if (n < 0)
 		return n;
