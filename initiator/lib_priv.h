@@ -63,6 +63,7 @@ struct wf_dma {
 struct wf_qp {
 	struct wf_host *host;
 	struct wf_poll_group *pg;
+	struct wf_qp *next_shared; /* ring of the queue pairs polled through pg; itself alone */
 	struct wf_ep *ep;
 	struct wf_mr_cache *cache;
 	struct wf_dma *dma;

@@ -473,6 +473,31 @@ static bool timers_run(const struct wf_qp *qp)
 	       (qp->lost || (qp->ep && (o->keep_alive_ms > 0 || o->keep_alive_timeout_ms > 0)));
 }
 
+/* Any timer of the queue pairs that share @qp's poll group: each poll of it is theirs too. */
+static bool ring_timers_run(const struct wf_qp *qp)
+{
+	const struct wf_qp *m = qp;
+
+	do {
+		if (timers_run(m))
+			return true;
+		m = m->next_shared;
+	} while (m != qp);
+	return false;
+}
+
+static int ring_upkeep(struct wf_qp *qp)
+{
+	struct wf_qp *m = qp;
+	int n = 0;
+
+	do {
+		n += upkeep(m);
+		m = m->next_shared;
+	} while (m != qp);
+	return n;
+}
+
 int wf_qp_poll(struct wf_qp *qp, int timeout_ms)
 {
 	uint64_t end = wf_lib_now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
@@ -481,7 +506,7 @@ int wf_qp_poll(struct wf_qp *qp, int timeout_ms)
 	for (;;) {
 		slice = timeout_ms;
 		/* Sleep in slices so the timers keep running, but keep the caller's timeout. */
-		if (timers_run(qp) && (timeout_ms < 0 || timeout_ms > UPKEEP_SLICE_MS)) {
+		if (ring_timers_run(qp) && (timeout_ms < 0 || timeout_ms > UPKEEP_SLICE_MS)) {
 			uint64_t left = timeout_ms < 0 ? UPKEEP_SLICE_MS : end - wf_lib_now_ms();
 
 			slice = left > UPKEEP_SLICE_MS ? UPKEEP_SLICE_MS : (int)left;
@@ -489,7 +514,7 @@ int wf_qp_poll(struct wf_qp *qp, int timeout_ms)
 		n = wf_poll_group_poll(qp->pg, slice);
 		if (n < 0)
 			return n;
-		n += upkeep(qp);
+		n += ring_upkeep(qp);
 		if (n || slice == timeout_ms || (timeout_ms >= 0 && wf_lib_now_ms() >= end))
 			return n;
 	}
@@ -556,7 +581,7 @@ static int grants_create(struct wf_qp *qp)
 	return 0;
 }
 
-static int qp_alloc(struct wf_host *h, struct wf_qp *qp)
+static int qp_alloc(struct wf_host *h, struct wf_qp *qp, struct wf_qp *with)
 {
 	uint32_t cap = wf_transport_opts(h->transport)->capsule_size;
 	int rc;
@@ -586,7 +611,13 @@ static int qp_alloc(struct wf_host *h, struct wf_qp *qp)
 	rc = wf_mr_cache_create(h->transport, wf_qp_reg_access(qp), CACHE_BYTES, &qp->cache);
 	if (rc)
 		return rc;
-	return wf_poll_group_create(h->transport, &qp->pg);
+	qp->next_shared = qp;
+	if (!with)
+		return wf_poll_group_create(h->transport, &qp->pg);
+	qp->pg = with->pg;
+	qp->next_shared = with->next_shared;
+	with->next_shared = qp;
+	return 0;
 }
 
 static int qp_connect(struct wf_qp *qp)
@@ -624,8 +655,34 @@ static int qp_connect(struct wf_qp *qp)
 	return wf_qp_auth(qp, result);
 }
 
+/*
+ * Leave the ring of queue pairs sharing the poll group. Our endpoint must go
+ * first, since the group outlives us: its handlers would run on freed memory,
+ * and a window must not outlive its QP. The others' events may run meanwhile.
+ */
+static void qp_unshare(struct wf_qp *qp)
+{
+	struct wf_qp *prev = qp;
+
+	if (qp->ep)
+		wf_ep_disconnect(qp->ep);
+	while (qp->ep) {
+		int rc = wf_poll_group_poll(qp->pg, 10);
+
+		if (rc < 0)
+			wf_log_err(&qp->host->log, "closing a queue pair: poll: %s", strerror(-rc));
+	}
+	while (prev->next_shared != qp)
+		prev = prev->next_shared;
+	prev->next_shared = qp->next_shared;
+	qp->next_shared = qp;
+	qp->pg = NULL;
+}
+
 static void qp_free(struct wf_qp *qp)
 {
+	if (qp->pg && qp->next_shared != qp)
+		qp_unshare(qp);
 	if (qp->pg)
 		wf_poll_group_destroy(qp->pg);
 	/* After the endpoints: a window must not outlive its QP's teardown. */
@@ -643,14 +700,14 @@ static void qp_free(struct wf_qp *qp)
 	free(qp);
 }
 
-int wf_qp_open(struct wf_host *h, struct wf_qp **out)
+static int qp_open(struct wf_host *h, struct wf_qp *with, struct wf_qp **out)
 {
 	struct wf_qp *qp = calloc(1, sizeof(*qp));
 	int rc;
 
 	if (!qp)
 		return -ENOMEM;
-	rc = qp_alloc(h, qp);
+	rc = qp_alloc(h, qp, with);
 	if (!rc) {
 		qp->in_connect = true;
 		rc = qp_connect(qp);
@@ -665,6 +722,16 @@ int wf_qp_open(struct wf_host *h, struct wf_qp **out)
 	return 0;
 }
 
+int wf_qp_open(struct wf_host *h, struct wf_qp **out)
+{
+	return qp_open(h, NULL, out);
+}
+
+int wf_qp_open_shared(struct wf_qp *with, struct wf_qp **out)
+{
+	return qp_open(with->host, with, out);
+}
+
 void wf_qp_close(struct wf_qp *qp)
 {
 	if (!qp)
@@ -674,7 +741,7 @@ void wf_qp_close(struct wf_qp *qp)
 	if (qp->slots && !qp->ep)
 		fail_pending(qp, -ECONNRESET);
 	qp->lost = false;
-	/* Destroying the poll group takes the endpoint down; its handler fails what is left. */
+	/* Taking the endpoint down (with the poll group, if ours alone) fails what is left. */
 	qp_free(qp);
 }
 

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * The connection manager: admits a host at the transport's connect request
- * if the config allows it anywhere, places it on a shard (round robin, or
- * thread 0 for mirror volumes), and tracks the connection until its last
+ * if the config allows it anywhere, places it on a shard (the least loaded,
+ * or thread 0 for mirror volumes), and tracks the connection until its last
  * request is done, since bdev requests may outlive the endpoint. Those
  * orphans fence the host's next CONNECT (struct wf_tgt_host).
  */
@@ -56,12 +56,26 @@ static bool host_needs_first(const struct wf_config *cfg, const char *host)
 	return false;
 }
 
-/* The shard a new host goes to; runs on thread 0, the listeners' thread. */
+/*
+ * The shard a new connection goes to; runs on thread 0, the listeners'
+ * thread. The one with the fewest connections, first in turn on a tie: a
+ * host's queue pairs then land on different threads however many other
+ * hosts came and went, so one host thread's I/O can use every CPU here.
+ */
 static struct wf_tgt_shard *pick_shard(struct wf_target *t, const char *host)
 {
+	uint32_t first, best;
+
 	if (t->nshards == 1 || host_needs_first(t->cfg, host))
 		return t->shards[0];
-	return t->shards[t->next_shard++ % t->nshards];
+	first = best = t->next_shard++ % t->nshards;
+	for (uint32_t i = 1; i < t->nshards; i++) {
+		uint32_t k = (first + i) % t->nshards;
+
+		if (atomic_load(&t->shards[k]->nconns) < atomic_load(&t->shards[best]->nconns))
+			best = k;
+	}
+	return t->shards[best];
 }
 
 int wf_conn_request(struct wf_listener *l, const struct wf_conn_params *params,

@@ -110,7 +110,17 @@ const char *wf_host_transport(const struct wf_host *h);
  */
 int wf_qp_open(struct wf_host *h, struct wf_qp **out);
 
-/* Disconnect @qp; outstanding I/O (queued for a reconnect too) completes with -ECONNRESET first. */
+/*
+ * wf_qp_open() another queue pair for the thread that polls @with: the two
+ * share one poll group, so a poll of either reaps and upkeeps both, and a
+ * target with several threads may serve each on its own CPU.
+ */
+int wf_qp_open_shared(struct wf_qp *with, struct wf_qp **out);
+
+/*
+ * Disconnect @qp; outstanding I/O (queued for a reconnect too) completes with
+ * -ECONNRESET first. Completions of queue pairs sharing its poll group may run too.
+ */
 void wf_qp_close(struct wf_qp *qp);
 
 /* The queue depth the target granted. */
@@ -156,9 +166,10 @@ int wf_qp_submit(struct wf_qp *qp, struct wf_vol *v, enum wf_io_op op, uint64_t 
 		 uint32_t nblocks, void *buf, unsigned flags, wf_io_cb cb, void *arg);
 
 /*
- * Reap completions, sleeping up to @timeout_ms (-1: until one) when none is
- * ready. Keep-alives and reconnects run from here: a poll that reconnects may
- * block for up to the host's timeout_ms.
+ * Reap completions, of @qp and of the queue pairs sharing its poll group,
+ * sleeping up to @timeout_ms (-1: until one) when none is ready. Keep-alives
+ * and reconnects run from here: a poll that reconnects may block for up to
+ * the host's timeout_ms.
  */
 int wf_qp_poll(struct wf_qp *qp, int timeout_ms);
 

@@ -451,6 +451,117 @@ static void case_threads(struct env *e)
 	host_close(&a);
 }
 
+#define SHARED_QPS 4
+#define SHARED_QD  8
+
+/* Stamped writes of SHARED_QD blocks' worth on @qp at @lba.., not waited for. */
+static void submit_writes(struct wf_qp *qp, struct wf_vol *v, char *mem, uint64_t lba, uint64_t gen,
+			  struct qd_io *ios)
+{
+	for (uint32_t i = 0; i < SHARED_QD; i++) {
+		ios[i] = (struct qd_io){0};
+		stamp(mem + (size_t)i * 4096, 4096, (lba + i * 8) * 512, gen);
+		WF_CHECK_EQ(wf_qp_submit(qp, v, WF_IO_WRITE, lba + i * 8, 8, mem + (size_t)i * 4096,
+					 0, qd_cb, &ios[i]),
+			    0);
+	}
+}
+
+/* Read back what submit_writes() put at @lba through @qp, waiting by polling @poller. */
+static void read_back(struct wf_qp *qp, struct wf_qp *poller, struct wf_vol *v, char *mem,
+		      uint64_t lba, uint64_t gen)
+{
+	struct qd_io ios[SHARED_QD] = {0};
+
+	memset(mem, 0, SHARED_QD * 4096);
+	for (uint32_t i = 0; i < SHARED_QD; i++)
+		WF_CHECK_EQ(wf_qp_submit(qp, v, WF_IO_READ, lba + i * 8, 8, mem + (size_t)i * 4096,
+					 0, qd_cb, &ios[i]),
+			    0);
+	while (wf_qp_outstanding(qp))
+		WF_CHECK(wf_qp_poll(poller, 100) >= 0);
+	for (uint32_t i = 0; i < SHARED_QD; i++) {
+		WF_CHECK(ios[i].done && ios[i].status == 0);
+		check_stamp(mem + (size_t)i * 4096, 4096, (lba + i * 8) * 512, gen);
+	}
+}
+
+/*
+ * One host thread, SHARED_QPS queue pairs in one poll group: they spread evenly
+ * over the target's threads, a poll of any one reaps them all, and closing one
+ * (the group's first too) fails only its own I/O while the rest carry on.
+ */
+static void case_qpshare(struct env *e)
+{
+	struct qd_io ios[SHARED_QPS][SHARED_QD];
+	struct wf_qp *qp[SHARED_QPS];
+	char *mem[SHARED_QPS], id[16];
+	struct host a, other[4];
+	struct wf_vol *v;
+
+	/*
+	 * Four hosts, taken in turn by the threads; the first and third leave, so
+	 * with two threads one holds both that remain. Turns alone would still
+	 * give each thread two of the four below.
+	 */
+	for (int i = 0; i < 4; i++) {
+		snprintf(id, sizeof(id), "h%02d", i);
+		host_open(e, id, 4, &other[i]);
+	}
+	host_close(&other[0]);
+	host_close(&other[2]);
+	for (int i = 0; i < 1000 && atomic_load(&e->th.target->nconns) > 2; i++)
+		usleep(5000);
+	host_open(e, "host-b", SHARED_QD, &a); /* host-a, with a mirror, stays on thread 0 */
+	v = vol_open(&a, "main");
+	qp[0] = a.qp;
+	for (int k = 1; k < SHARED_QPS; k++)
+		WF_CHECK_EQ(wf_qp_open_shared(qp[0], &qp[k]), 0);
+	/* The fewest connections first: the threads end up even. */
+	for (uint32_t k = 0; k < e->th.target->nshards; k++)
+		WF_CHECK_EQ(atomic_load(&e->th.target->shards[k]->nconns),
+			    (SHARED_QPS + 2) / e->threads);
+	host_close(&other[1]);
+	host_close(&other[3]);
+	for (int k = 0; k < SHARED_QPS; k++) {
+		mem[k] = wf_dma_alloc(qp[k], SHARED_QD * 4096);
+		WF_CHECK(mem[k] != NULL);
+		submit_writes(qp[k], v, mem[k], 20000 + (uint64_t)k * 1024, 500 + (uint64_t)k,
+			      ios[k]);
+	}
+	/* The last queue pair's poll reaps everyone's completions. */
+	for (int k = 0; k < SHARED_QPS; k++)
+		while (wf_qp_outstanding(qp[k]))
+			WF_CHECK(wf_qp_poll(qp[SHARED_QPS - 1], 100) >= 0);
+	for (int k = 0; k < SHARED_QPS; k++)
+		for (int i = 0; i < SHARED_QD; i++)
+			WF_CHECK(ios[k][i].done && ios[k][i].status == 0);
+	/* What one wrote, the next reads, maybe through another target thread. */
+	for (int k = 0; k < SHARED_QPS; k++)
+		read_back(qp[(k + 1) % SHARED_QPS], qp[k], v, mem[(k + 1) % SHARED_QPS],
+			  20000 + (uint64_t)k * 1024, 500 + (uint64_t)k);
+	/* Close 1 with writes in flight on 1 and 2: 1's all end by then, 2's all succeed. */
+	submit_writes(qp[1], v, mem[1], 30000, 600, ios[1]);
+	submit_writes(qp[2], v, mem[2], 40000, 601, ios[2]);
+	wf_qp_close(qp[1]);
+	for (int i = 0; i < SHARED_QD; i++)
+		WF_CHECK(ios[1][i].done &&
+			 (ios[1][i].status == 0 || ios[1][i].status == -ECONNRESET ||
+			  ios[1][i].status == -ECANCELED));
+	while (wf_qp_outstanding(qp[2]))
+		WF_CHECK(wf_qp_poll(qp[0], 100) >= 0);
+	for (int i = 0; i < SHARED_QD; i++)
+		WF_CHECK(ios[2][i].done && ios[2][i].status == 0);
+	/* The group outlives the queue pair that made it. */
+	wf_qp_close(qp[0]);
+	read_back(qp[3], qp[2], v, mem[3], 40000, 601);
+	wf_qp_close(qp[2]);
+	read_back(qp[3], qp[3], v, mem[3], 20000, 500);
+	wf_qp_close(qp[3]);
+	wf_vol_close(v);
+	wf_host_close(a.h);
+}
+
 /* ---- raw capsules through the transport API, for what libweft never sends ---- */
 
 static void raw_open(struct env *e, struct th_raw *r)
@@ -1114,6 +1225,7 @@ static const struct test_case cases[] = {
     {"shared", case_shared},	   {"drainmany", case_drainmany},
     {"keepalive", case_keepalive}, {"many", case_many},
     {"cycles", case_cycles},	   {"fence", case_fence},
+    {"qpshare", case_qpshare},
 };
 
 int main(int argc, char **argv)
