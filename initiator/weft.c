@@ -7,7 +7,7 @@
  *   weft [options] verify VOLUME [--blocks N] [--gen G] [--qd N] [--passes N | --time S]
  *                                [--stop-file F]
  *   weft [options] perf VOLUME [--qd N] [--size BYTES] [--pattern P] [--time S] [--ramp S]
- *                              [--jobs N] [--json]
+ *                              [--jobs N] [--qps N] [--json]
  * Options: --addr A --port P --transport auto|rdma|tcp --host ID --secret-file F
  *          --reconnect MS --keep-alive MS --keep-alive-timeout MS --spin-us US
  *          --no-windows --no-cpl-data --cpl-imm.
@@ -38,11 +38,12 @@
 #define VERIFY_MAGIC 0x77656674u
 #define SECRET_LINE  256
 #define MAX_JOBS     64
+#define MAX_QPS	     16
 
 struct cli {
 	struct wf_host_opts o;
 	uint64_t lba, blocks, gen, size;
-	uint32_t qd, jobs;
+	uint32_t qd, jobs, qps;
 	int seconds, ramp, timed;
 	uint64_t passes;
 	const char *file, *pattern, *stop_file, *volume;
@@ -329,6 +330,7 @@ static int cmd_verify(struct cli *c)
 
 struct pslot {
 	struct perf *p;
+	struct wf_qp *qp;
 	uint8_t *buf;
 	uint64_t start_ns;
 	int busy;
@@ -346,12 +348,13 @@ struct perf_run {
 	bool go, failed;
 };
 
-/* One job: its own queue pair, slots and histogram; merged into job 0's at the end. */
+/* One job: its own queue pairs, slots and histogram; merged into job 0's at the end. */
 struct perf {
 	struct cli *c;
 	struct perf_run *run;
 	uint32_t idx;
-	struct wf_qp *qp;
+	struct wf_qp *qp;		 /* polling it polls the others too */
+	struct wf_qp *more[MAX_QPS - 1]; /* --qps past the first, sharing its poll group */
 	struct wf_vol *v;
 	struct pslot *slots;
 	pthread_t thread;
@@ -403,7 +406,7 @@ static int perf_submit(struct perf *p, struct pslot *s)
 	int rc;
 
 	s->start_ns = now_ns();
-	rc = wf_qp_submit(p->qp, p->v, reading ? WF_IO_READ : WF_IO_WRITE, c->lba + pos * p->nb,
+	rc = wf_qp_submit(s->qp, p->v, reading ? WF_IO_READ : WF_IO_WRITE, c->lba + pos * p->nb,
 			  p->nb, s->buf, 0, pslot_done, s);
 	if (!rc)
 		s->busy = 1;
@@ -454,19 +457,19 @@ static void perf_report(const struct perf *p, double secs)
 	double mibs = iops * (double)c->size / (1024.0 * 1024.0);
 
 	if (c->json) {
-		printf("{\"transport\":\"%s\",\"pattern\":\"%s\",\"qd\":%u,\"jobs\":%u,"
+		printf("{\"transport\":\"%s\",\"pattern\":\"%s\",\"qd\":%u,\"jobs\":%u,\"qps\":%u,"
 		       "\"io_size\":%lu,\"seconds\":%.3f,\"ios\":%lu,\"errors\":%lu,\"iops\":%.0f,"
 		       "\"mib_s\":%.2f,\"lat_us\":{\"mean\":%.1f,\"p50\":%.0f,\"p90\":%.0f,"
 		       "\"p99\":%.0f,\"p999\":%.0f}}\n",
-		       wf_host_transport(c->h), c->pattern, c->qd, c->jobs, (unsigned long)c->size,
-		       secs, (unsigned long)p->ios, (unsigned long)p->errors, iops, mibs,
-		       perf_mean_us(p), perf_pct(p, 0.5), perf_pct(p, 0.9), perf_pct(p, 0.99),
-		       perf_pct(p, 0.999));
+		       wf_host_transport(c->h), c->pattern, c->qd, c->jobs, c->qps,
+		       (unsigned long)c->size, secs, (unsigned long)p->ios,
+		       (unsigned long)p->errors, iops, mibs, perf_mean_us(p), perf_pct(p, 0.5),
+		       perf_pct(p, 0.9), perf_pct(p, 0.99), perf_pct(p, 0.999));
 		return;
 	}
-	printf("perf: %s %s qd %u x %u jobs size %lu over %s: %lu I/O in %.2f s, %.0f IOPS, "
-	       "%.2f MiB/s, %lu errors\n",
-	       c->pattern, c->v ? wf_vol_info(c->v)->name : "?", c->qd, c->jobs,
+	printf("perf: %s %s qd %u x %u jobs x %u qps size %lu over %s: %lu I/O in %.2f s, "
+	       "%.0f IOPS, %.2f MiB/s, %lu errors\n",
+	       c->pattern, c->v ? wf_vol_info(c->v)->name : "?", c->qd, c->jobs, c->qps,
 	       (unsigned long)c->size, wf_host_transport(c->h), (unsigned long)p->ios, secs, iops,
 	       mibs, (unsigned long)p->errors);
 	printf("perf: latency us mean %.1f p50 %.0f p90 %.0f p99 %.0f p99.9 %.0f\n",
@@ -507,8 +510,16 @@ static int perf_setup(struct perf *p)
 	p->slots = calloc(c->qd, sizeof(*p->slots));
 	if (!p->span || !p->hist || !p->slots)
 		return -ENOMEM;
+	for (uint32_t k = 1; k < c->qps; k++) {
+		rc = wf_qp_open_shared(p->qp, &p->more[k - 1]);
+		if (rc)
+			return rc;
+	}
+	/* A slot keeps its queue pair: at QD1 only the first carries I/O, as one would alone. */
 	for (uint32_t i = 0; i < c->qd; i++) {
-		p->slots[i] = (struct pslot){.p = p, .buf = wf_dma_alloc(p->qp, c->size)};
+		struct wf_qp *qp = i % c->qps ? p->more[i % c->qps - 1] : p->qp;
+
+		p->slots[i] = (struct pslot){.p = p, .qp = qp, .buf = wf_dma_alloc(qp, c->size)};
 		if (!p->slots[i].buf)
 			return -ENOMEM;
 	}
@@ -608,6 +619,8 @@ static void *perf_job(void *arg)
 
 static void perf_free(struct perf *p)
 {
+	for (uint32_t k = 0; k + 1 < p->c->qps; k++)
+		wf_qp_close(p->more[k]); /* NULL-safe, as for a job whose setup failed */
 	if (p->idx && p->qp) {
 		wf_vol_close(p->v);
 		wf_qp_close(p->qp); /* frees the job's buffers too */
@@ -690,7 +703,9 @@ static void usage(FILE *f)
 		"  perf:       [--qd N] [--size BYTES] [--pattern read|write|randread|randwrite|"
 		"randrw|rw]\n"
 		"              [--time S] [--ramp S] [--jobs N] [--json]\n"
-		"              (--jobs: N threads, a queue pair each, qd in flight on each)\n"
+		"              [--qps N]\n"
+		"              (--jobs: N threads, qd in flight on each; --qps: queue pairs per\n"
+		"               thread, polled together, the thread's qd spread over them)\n"
 		"  connection: [--reconnect MS] [--keep-alive MS] [--keep-alive-timeout MS]\n"
 		"              [--spin-us US]   (most a poll spins before sleeping; 0: never)\n"
 		"              [--no-windows]   (buffer keys outlive their commands)\n"
@@ -733,6 +748,7 @@ static int parse_args(struct cli *c, int argc, char **argv)
 	    {"ramp", required_argument, NULL, 'r'},
 	    {"json", no_argument, NULL, 'j'},
 	    {"jobs", required_argument, NULL, 'J'},
+	    {"qps", required_argument, NULL, 'Q'},
 	    {"passes", required_argument, NULL, 'n'},
 	    {"stop-file", required_argument, NULL, 'S'},
 	    {"reconnect", required_argument, NULL, 'R'},
@@ -822,6 +838,9 @@ static int parse_args(struct cli *c, int argc, char **argv)
 		case 'J':
 			c->jobs = (uint32_t)v;
 			break;
+		case 'Q':
+			c->qps = (uint32_t)v;
+			break;
 		case 'W':
 			c->o.windows = 0;
 			break;
@@ -835,7 +854,7 @@ static int parse_args(struct cli *c, int argc, char **argv)
 			return -EINVAL;
 		}
 	}
-	if (!c->qd || c->qd > 1024 || !c->jobs || c->jobs > MAX_JOBS)
+	if (!c->qd || c->qd > 1024 || !c->jobs || c->jobs > MAX_JOBS || !c->qps || c->qps > MAX_QPS)
 		return -EINVAL;
 	if (c->o.queue_depth < c->qd)
 		c->o.queue_depth = (uint16_t)c->qd;
@@ -846,6 +865,7 @@ int main(int argc, char **argv)
 {
 	struct cli c = {.qd = 16,
 			.jobs = 1,
+			.qps = 1,
 			.size = 4096,
 			.seconds = 3,
 			.pattern = "randread",

@@ -63,7 +63,8 @@ static void start_connect(struct wf_tgt_req *req)
 	conn->queue_depth = d.queue_depth;
 	req->result = d.queue_depth;
 	wf_tgt_auth_connect(conn, &req->result);
-	wf_log_info(t->log, "host %s connected, queue depth %u", conn->host, d.queue_depth);
+	wf_log_info(t->log, "host %s connected, queue depth %u, thread %u", conn->host,
+		    d.queue_depth, t->index);
 	wf_req_complete(req, WF_SC_SUCCESS);
 }
 

@@ -50,6 +50,17 @@ if grep -q '"ios":0,' "$dir/jobs"; then fail "perf --jobs 3 did no I/O"; fi
 after=$(grep -c 'host weft-cli connected' "$dir/log")
 [ $((after - before)) = 3 ] || fail "perf --jobs 3 connected $((after - before)) queue pairs"
 if "${w[@]}" perf v1 --jobs 0 2>/dev/null; then fail "perf took --jobs 0"; fi
+# --qps N: N queue pairs polled as one by each job's thread; weftd spreads them over its threads.
+before=$(grep -c 'host weft-cli connected' "$dir/log")
+"${w[@]}" perf v1 --time 1 --qd 6 --jobs 2 --qps 3 --json >"$dir/qps" || fail "perf --qps 3 failed"
+grep -q '"jobs":2,"qps":3,' "$dir/qps" || fail "perf --qps 3: $(cat "$dir/qps")"
+grep -q '"errors":0,' "$dir/qps" || fail "perf --qps 3 had errors: $(cat "$dir/qps")"
+if grep -q '"ios":0,' "$dir/qps"; then fail "perf --qps 3 did no I/O"; fi
+after=$(grep -c 'host weft-cli connected' "$dir/log")
+[ $((after - before)) = 6 ] || fail "perf --jobs 2 --qps 3 connected $((after - before)) queue pairs"
+used=$(grep 'host weft-cli connected' "$dir/log" | tail -n 6 | sed 's/.*, thread //' | sort -u | wc -l)
+[ "$used" = "$threads" ] || fail "6 queue pairs landed on $used of $threads threads"
+if "${w[@]}" perf v1 --qps 0 2>/dev/null; then fail "perf took --qps 0"; fi
 if "${w[@]}" --host nobody list 2>/dev/null; then fail "an unknown host was let in"; fi
 
 # SIGTERM while a host is busy: weftd drains, lets it go, and still exits 0.
