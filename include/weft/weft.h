@@ -59,7 +59,9 @@ struct wf_host_opts {
 	int cpl_imm_reads;
 	/*
 	 * The most a poll that would sleep spins first; below it the budget
-	 * adapts to the gaps between completions (0: sleep at once).
+	 * adapts to the gaps between completions (0: sleep at once). Longer
+	 * gaps come with a deep queue of large I/O, where a wake-up costs no
+	 * throughput and a spin takes the CPU the transfers need.
 	 */
 	unsigned spin_us;
 };
@@ -82,8 +84,8 @@ enum wf_io_op {
 	WF_IO_DISCARD,
 };
 
-#define WF_SPIN_US_DEFAULT 1000 /* wf_host_opts.spin_us unless set */
-#define WF_IO_FUA	   0x1	/* wf_qp_submit() flag: write through before completing */
+#define WF_SPIN_US_DEFAULT 200 /* wf_host_opts.spin_us unless set; the kernel's haltpoll cap */
+#define WF_IO_FUA	   0x1 /* wf_qp_submit() flag: write through before completing */
 
 /* An I/O finished: @status is 0 or a negative errno. Runs inside wf_qp_poll(). */
 typedef void (*wf_io_cb)(void *arg, int status);
