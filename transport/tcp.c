@@ -166,6 +166,7 @@ const struct wf_transport_ops wf_tcp_ops = {
     .pg_destroy = wf_tcp_pg_destroy,
     .pg_poll = wf_tcp_pg_poll,
     .pg_fd = wf_tcp_pg_fd,
+    .pg_arm = wf_tcp_pg_arm,
     .listen = wf_tcp_listen,
     .listener_close = wf_tcp_listener_close,
     .connect = wf_tcp_connect,

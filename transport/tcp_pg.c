@@ -359,9 +359,32 @@ static int wait_events(struct wf_tcp_pg *pg, int timeout_ms)
 	return nev;
 }
 
-int wf_tcp_pg_poll(struct wf_poll_group *base, int timeout_ms)
+/*
+ * A group with no endpoint gets work only from a listener or a handoff, and
+ * those can wait a millisecond: a poll that may not sleep looks for them now
+ * and then, as verbs looks at its CM channel, not at every round of a
+ * spin. A thread spinning for another transport's reply then saves the
+ * system call. Before sleeping on the fd, arm looks (wf_tcp_pg_arm()).
+ */
+static bool quiet_skip(struct wf_tcp_pg *pg, int timeout_ms)
 {
-	struct wf_tcp_pg *pg = wf_tcp_pg_of(base);
+	uint64_t now;
+
+	if (timeout_ms || !wf_tcp_list_empty(&pg->eps) || !wf_tcp_list_empty(&pg->work) ||
+	    !wf_tcp_list_empty(&pg->reap) || !wf_tcp_list_empty(&pg->moving) || pg->npaused)
+		return false;
+	if (++pg->quiet_polls < WF_TCP_QUIET_POLLS)
+		return true;
+	pg->quiet_polls = 0;
+	now = wf_now_ns();
+	if (now - pg->quiet_seen < WF_TCP_QUIET_NS)
+		return true;
+	pg->quiet_seen = now;
+	return false;
+}
+
+static int poll_round(struct wf_tcp_pg *pg, int timeout_ms)
+{
 	int n, ret, next;
 
 	pg->in_poll = true;
@@ -386,6 +409,19 @@ int wf_tcp_pg_poll(struct wf_poll_group *base, int timeout_ms)
 	if (!wf_tcp_list_empty(&pg->work) || !wf_tcp_list_empty(&pg->reap))
 		wf_tcp_pg_kick(pg);
 	return ret;
+}
+
+int wf_tcp_pg_poll(struct wf_poll_group *base, int timeout_ms)
+{
+	struct wf_tcp_pg *pg = wf_tcp_pg_of(base);
+
+	return quiet_skip(pg, timeout_ms) ? 0 : poll_round(pg, timeout_ms);
+}
+
+int wf_tcp_pg_arm(struct wf_poll_group *base)
+{
+	/* The fd is level-triggered and always live: a look takes what woke it. */
+	return poll_round(wf_tcp_pg_of(base), 0);
 }
 
 int wf_tcp_pg_fd(struct wf_poll_group *pg)

@@ -231,6 +231,10 @@ struct wf_tcp_ep {
 	char ra[WF_TCP_RA_BYTES];
 };
 
+/* A group with no endpoint looks at its epoll every this many polls, at most every this long. */
+#define WF_TCP_QUIET_POLLS 8u
+#define WF_TCP_QUIET_NS	   1000000u
+
 struct wf_tcp_pg {
 	struct wf_poll_group base;
 	struct wf_tcp_transport *t;
@@ -243,10 +247,12 @@ struct wf_tcp_pg {
 	struct wf_tcp_rxbuf *bufs;
 	uint32_t *free; /* stack of free buffer indexes */
 	uint32_t nfree, nbufs;
-	uint32_t nstalled;  /* endpoints in WF_TCP_STALL_BUF */
-	uint32_t grant_eps; /* endpoints that granted: spreads their key generations */
-	uint32_t nhello;    /* endpoints with a handshake deadline */
-	uint32_t npaused;   /* listeners muted for want of fds */
+	uint32_t nstalled;    /* endpoints in WF_TCP_STALL_BUF */
+	uint32_t grant_eps;   /* endpoints that granted: spreads their key generations */
+	uint32_t nhello;      /* endpoints with a handshake deadline */
+	uint32_t npaused;     /* listeners muted for want of fds */
+	uint32_t quiet_polls; /* polls that skipped the epoll: see quiet_skip() */
+	uint64_t quiet_seen;  /* ns: when such a group last looked */
 	struct wf_tcp_node eps, work, reap, listeners, dead;
 	struct wf_tcp_node moving; /* accepted for another group; handed over after this round */
 
@@ -316,6 +322,8 @@ void wf_tcp_pg_destroy(struct wf_poll_group *pg);
 int wf_tcp_pg_poll(struct wf_poll_group *pg, int timeout_ms);
 /* ops: the epoll fd. */
 int wf_tcp_pg_fd(struct wf_poll_group *pg);
+/* ops: one round that may not wait, also in a group quiet_skip() would skip. */
+int wf_tcp_pg_arm(struct wf_poll_group *pg);
 /* ops: local disconnect; the handler runs from the next poll. */
 void wf_tcp_disconnect(struct wf_ep *ep);
 
