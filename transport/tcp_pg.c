@@ -368,19 +368,10 @@ static int wait_events(struct wf_tcp_pg *pg, int timeout_ms)
  */
 static bool quiet_skip(struct wf_tcp_pg *pg, int timeout_ms)
 {
-	uint64_t now;
-
 	if (timeout_ms || !wf_tcp_list_empty(&pg->eps) || !wf_tcp_list_empty(&pg->work) ||
 	    !wf_tcp_list_empty(&pg->reap) || !wf_tcp_list_empty(&pg->moving) || pg->npaused)
 		return false;
-	if (++pg->quiet_polls < WF_TCP_QUIET_POLLS)
-		return true;
-	pg->quiet_polls = 0;
-	now = wf_now_ns();
-	if (now - pg->quiet_seen < WF_TCP_QUIET_NS)
-		return true;
-	pg->quiet_seen = now;
-	return false;
+	return !wf_look_due(&pg->quiet, false);
 }
 
 static int poll_round(struct wf_tcp_pg *pg, int timeout_ms)

@@ -231,10 +231,6 @@ struct wf_tcp_ep {
 	char ra[WF_TCP_RA_BYTES];
 };
 
-/* A group with no endpoint looks at its epoll every this many polls, at most every this long. */
-#define WF_TCP_QUIET_POLLS 8u
-#define WF_TCP_QUIET_NS	   1000000u
-
 struct wf_tcp_pg {
 	struct wf_poll_group base;
 	struct wf_tcp_transport *t;
@@ -251,8 +247,7 @@ struct wf_tcp_pg {
 	uint32_t grant_eps;   /* endpoints that granted: spreads their key generations */
 	uint32_t nhello;      /* endpoints with a handshake deadline */
 	uint32_t npaused;     /* listeners muted for want of fds */
-	uint32_t quiet_polls; /* polls that skipped the epoll: see quiet_skip() */
-	uint64_t quiet_seen;  /* ns: when such a group last looked */
+	struct wf_look quiet; /* with no endpoint, at the epoll: see quiet_skip() */
 	struct wf_tcp_node eps, work, reap, listeners, dead;
 	struct wf_tcp_node moving; /* accepted for another group; handed over after this round */
 

@@ -36,14 +36,6 @@ enum wf_verbs_tag {
 #define WF_VERBS_INLINE 256
 /* Outstanding RDMA READs we ask for, capped by the device. */
 #define WF_VERBS_RD_DEPTH 16
-/*
- * A look at the CM channel costs two syscalls, so busy polls take one about
- * this often; counted in polls instead, a group polled rarely (every few ms)
- * would leave connection events waiting for seconds.
- */
-#define WF_VERBS_CM_INTERVAL_NS 1000000u
-/* Busy polls between clock reads that decide whether a look is due. */
-#define WF_VERBS_CM_CLOCK_POLLS 8u
 
 struct wf_verbs_transport {
 	struct wf_transport base;
@@ -155,9 +147,8 @@ struct wf_verbs_pg {
 	int cq_size;
 	int cq_used; /* SRQ plus every endpoint's send queue: admission control */
 	unsigned unacked_cq_events;
-	unsigned polls_since_clock;
-	uint64_t cm_seen_ns; /* when the CM channel was last looked at */
-	bool cm_due;	     /* a wake-up said it has news */
+	struct wf_look cm_look; /* at the CM channel */
+	bool cm_due;		/* a wake-up said it has news */
 
 	struct wf_verbs_rx *rx;
 	uint8_t *rx_buf;

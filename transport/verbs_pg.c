@@ -567,19 +567,12 @@ static int wait_for_work(struct wf_verbs_pg *pg, int timeout_ms)
 	return take_wakeups(pg, timeout_ms);
 }
 
-/* Whether to look at the CM channel now; reads the clock every few polls only. */
+/* Whether to look at the CM channel now: two system calls, so now and then only. */
 static bool cm_look(struct wf_verbs_pg *pg)
 {
-	uint64_t now;
-
-	if (!pg->cm_due && ++pg->polls_since_clock < WF_VERBS_CM_CLOCK_POLLS)
-		return false;
-	pg->polls_since_clock = 0;
-	now = wf_now_ns();
-	if (!pg->cm_due && now - pg->cm_seen_ns < WF_VERBS_CM_INTERVAL_NS)
+	if (!wf_look_due(&pg->cm_look, pg->cm_due))
 		return false;
 	pg->cm_due = false;
-	pg->cm_seen_ns = now;
 	return true;
 }
 
@@ -604,7 +597,7 @@ int wf_verbs_pg_poll(struct wf_poll_group *p, int timeout_ms)
 	/* Connection events are rare and cost two syscalls: look now and then. */
 	if (cm_look(pg)) {
 		n += cm_round(pg);
-		n += wf_verbs_cm_expire(pg, pg->cm_seen_ns);
+		n += wf_verbs_cm_expire(pg, pg->cm_look.seen_ns);
 	}
 	ret = flush_dirty(pg);
 	if (ret)
