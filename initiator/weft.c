@@ -353,8 +353,7 @@ struct perf {
 	struct cli *c;
 	struct perf_run *run;
 	uint32_t idx;
-	struct wf_qp *qp;		 /* polling it polls the others too */
-	struct wf_qp *more[MAX_QPS - 1]; /* --qps past the first, sharing its poll group */
+	struct wf_qp *qps[MAX_QPS]; /* [0] the job's own; the rest share its poll group */
 	struct wf_vol *v;
 	struct pslot *slots;
 	pthread_t thread;
@@ -487,15 +486,15 @@ static int perf_setup(struct perf *p)
 	int rc;
 
 	if (!p->idx) {
-		p->qp = c->qp;
+		p->qps[0] = c->qp;
 		p->v = c->v;
 	} else {
-		rc = wf_qp_open(c->h, &p->qp);
+		rc = wf_qp_open(c->h, &p->qps[0]);
 		if (rc) {
-			p->qp = NULL;
+			p->qps[0] = NULL;
 			return rc;
 		}
-		rc = wf_vol_open_name(p->qp, c->volume, &p->v);
+		rc = wf_vol_open_name(p->qps[0], c->volume, &p->v);
 		if (rc) {
 			p->v = NULL;
 			return rc;
@@ -511,13 +510,13 @@ static int perf_setup(struct perf *p)
 	if (!p->span || !p->hist || !p->slots)
 		return -ENOMEM;
 	for (uint32_t k = 1; k < c->qps; k++) {
-		rc = wf_qp_open_shared(p->qp, &p->more[k - 1]);
+		rc = wf_qp_open_shared(p->qps[0], &p->qps[k]);
 		if (rc)
 			return rc;
 	}
 	/* A slot keeps its queue pair: at QD1 only the first carries I/O, as one would alone. */
 	for (uint32_t i = 0; i < c->qd; i++) {
-		struct wf_qp *qp = i % c->qps ? p->more[i % c->qps - 1] : p->qp;
+		struct wf_qp *qp = p->qps[i % c->qps];
 
 		p->slots[i] = (struct pslot){.p = p, .qp = qp, .buf = wf_dma_alloc(qp, c->size)};
 		if (!p->slots[i].buf)
@@ -562,7 +561,7 @@ static int perf_loop(struct perf *p)
 		 * budget the gaps between completions have earned and yields while
 		 * it does, so soft-RoCE's softirq on this CPU still runs.
 		 */
-		if (active && wf_qp_poll(p->qp, 1) < 0)
+		if (active && wf_qp_poll(p->qps[0], 1) < 0)
 			return -EIO;
 	} while (active);
 	p->window_ns = now_ns() - t0;
@@ -619,11 +618,11 @@ static void *perf_job(void *arg)
 
 static void perf_free(struct perf *p)
 {
-	for (uint32_t k = 0; k + 1 < p->c->qps; k++)
-		wf_qp_close(p->more[k]); /* NULL-safe, as for a job whose setup failed */
-	if (p->idx && p->qp) {
+	for (uint32_t k = 1; k < p->c->qps; k++)
+		wf_qp_close(p->qps[k]); /* NULL-safe, as for a job whose setup failed */
+	if (p->idx && p->qps[0]) {
 		wf_vol_close(p->v);
-		wf_qp_close(p->qp); /* frees the job's buffers too */
+		wf_qp_close(p->qps[0]); /* frees the job's buffers too */
 	}
 	free(p->hist);
 	free(p->slots);
