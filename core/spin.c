@@ -97,3 +97,17 @@ bool wf_spin_keep(struct wf_spin *s, uint64_t now_ns)
 	s->round_ns = keep ? now_ns : 0;
 	return keep;
 }
+
+bool wf_look_due(struct wf_look *l, bool due)
+{
+	uint64_t now;
+
+	if (!due && ++l->polls < WF_LOOK_POLLS)
+		return false;
+	l->polls = 0;
+	now = wf_now_ns();
+	if (!due && now - l->seen_ns < WF_LOOK_NS)
+		return false;
+	l->seen_ns = now;
+	return true;
+}

@@ -257,20 +257,6 @@ int wf_poll_group_poll(struct wf_poll_group *pg, int timeout_ms)
 	return poll_and_learn(pg, timeout_ms);
 }
 
-bool wf_look_due(struct wf_look *l, bool due)
-{
-	uint64_t now;
-
-	if (!due && ++l->polls < WF_LOOK_POLLS)
-		return false;
-	l->polls = 0;
-	now = wf_now_ns();
-	if (!due && now - l->seen_ns < WF_LOOK_NS)
-		return false;
-	l->seen_ns = now;
-	return true;
-}
-
 uint64_t wf_poll_group_arrivals(const struct wf_poll_group *pg)
 {
 	return pg->arrivals;

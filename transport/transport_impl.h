@@ -22,24 +22,6 @@ struct wf_transport {
 	struct wf_transport_opts opts;
 };
 
-/*
- * Work a poll group looks at now and then rather than at every poll, since a
- * look costs system calls (verbs' CM channel, an idle TCP group's sockets).
- * Counted in polls alone, a group polled rarely (every few ms) would leave
- * that work waiting for seconds, so the clock decides, read only every
- * WF_LOOK_POLLS polls: a look is due at most every WF_LOOK_NS.
- */
-#define WF_LOOK_NS    1000000u
-#define WF_LOOK_POLLS 8u
-
-struct wf_look {
-	uint32_t polls;	  /* since the clock was last read */
-	uint64_t seen_ns; /* when the last look was */
-};
-
-/* Whether to look now: @due (a wake-up said there is news) or the time has come. */
-bool wf_look_due(struct wf_look *l, bool due);
-
 struct wf_poll_group {
 	struct wf_transport *transport;
 	struct wf_spin spin; /* a poll with a timeout spins on this budget first */
