@@ -20,11 +20,16 @@
 
 #define POLL_EVENTS 64
 
+/*
+ * Work queued outside a poll is run by the next one. Only an owner that may
+ * sleep on the fd instead needs it made readable: a write to the eventfd, and
+ * a read to take it back, two system calls an I/O for a host that busy-polls.
+ */
 void wf_tcp_pg_kick(struct wf_tcp_pg *pg)
 {
 	uint64_t one = 1;
 
-	if (pg->in_poll || pg->kicked)
+	if (pg->in_poll || pg->kicked || !pg->armed)
 		return;
 	if (write(pg->kickfd, &one, sizeof(one)) != sizeof(one)) {
 		wf_log_err(pg->log, "tcp: cannot wake poll group: %s", strerror(errno));
@@ -374,10 +379,13 @@ static bool quiet_skip(struct wf_tcp_pg *pg, int timeout_ms)
 	return !wf_look_due(&pg->quiet, false);
 }
 
-static int poll_round(struct wf_tcp_pg *pg, int timeout_ms)
+/* @arm: the caller may sleep on the fd next, as after a poll that may sleep. */
+static int poll_round(struct wf_tcp_pg *pg, int timeout_ms, bool arm)
 {
 	int n, ret, next;
 
+	arm |= timeout_ms != 0;
+	pg->armed = false;
 	pg->in_poll = true;
 	n = run_pending(pg);
 	if (n || !wf_tcp_list_empty(&pg->work))
@@ -396,6 +404,7 @@ static int poll_round(struct wf_tcp_pg *pg, int timeout_ms)
 		ret = n;
 	}
 	pg->in_poll = false;
+	pg->armed = arm;
 	/* Handlers may have queued work: keep the fd readable for outside loops. */
 	if (!wf_tcp_list_empty(&pg->work) || !wf_tcp_list_empty(&pg->reap))
 		wf_tcp_pg_kick(pg);
@@ -406,13 +415,13 @@ int wf_tcp_pg_poll(struct wf_poll_group *base, int timeout_ms)
 {
 	struct wf_tcp_pg *pg = wf_tcp_pg_of(base);
 
-	return quiet_skip(pg, timeout_ms) ? 0 : poll_round(pg, timeout_ms);
+	return quiet_skip(pg, timeout_ms) ? 0 : poll_round(pg, timeout_ms, false);
 }
 
 int wf_tcp_pg_arm(struct wf_poll_group *base)
 {
 	/* The fd is level-triggered and always live: a look takes what woke it. */
-	return poll_round(wf_tcp_pg_of(base), 0);
+	return poll_round(wf_tcp_pg_of(base), 0, true);
 }
 
 int wf_tcp_pg_fd(struct wf_poll_group *pg)
