@@ -722,13 +722,22 @@ static void rx_end(struct wf_tcp_ep *ep)
 	}
 }
 
-/* read(2) with the endpoint's error handling: > 0 bytes, 0 nothing now, -1 down. */
+/*
+ * read(2) with the endpoint's error handling: > 0 bytes, 0 nothing now, -1 down.
+ * A short read emptied the socket: TCP stops copying only when its receive
+ * queue and backlog are, and bytes that come later raise a new edge. So the
+ * read that would only say EAGAIN is saved, one a PDU at low queue depth.
+ * Not after a FIN was reported, whose edge is spent: the read of 0 must come.
+ */
 static ssize_t rx_read(struct wf_tcp_ep *ep, void *buf, size_t len)
 {
 	ssize_t n = read(ep->fd, buf, len);
 
-	if (n > 0)
+	if (n > 0) {
+		if ((size_t)n < len && !ep->hup)
+			ep->can_read = false;
 		return n;
+	}
 	if (n == 0) {
 		wf_tcp_ep_down(ep, -ECONNRESET);
 		return -1;

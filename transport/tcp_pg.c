@@ -325,6 +325,8 @@ static void ep_event(struct wf_tcp_ep *ep, uint32_t events)
 		return;
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		ep->can_read = true;
+	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		ep->hup = true;
 	if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
 		ep->can_write = true;
 	if (wf_tcp_ep_progress(ep))

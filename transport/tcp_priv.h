@@ -179,6 +179,7 @@ struct wf_tcp_ep {
 	bool passive;			/* accepted by a listener */
 	bool announced;			/* its handlers know it exists */
 	bool can_read, can_write;	/* edge-triggered readiness not yet used up */
+	bool hup;			/* the peer's FIN or an error was reported */
 	enum wf_tcp_stall stall;
 	int down_status;
 	int term_status;	 /* the peer's or our TERM: the failing xfer's status */
