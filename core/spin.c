@@ -1,6 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 #include "spin.h"
 
+/*
+ * Gaps past the cap in a row before the budget shrinks. A lone one is most
+ * often a preemption somewhere on the path; halving on it made the next
+ * ordinary gap outlast the budget, and that one's gap held a wake-up, past
+ * the cap again: a cascade of sleeps to zero from one outlier.
+ */
+#define SPIN_LONG_GAPS 2u
 /* Below this a budget is not worth a loop: spinning stops altogether. */
 #define SPIN_FLOOR_NS 10000u
 /* A round (one poll and a yield) this long means another task had the CPU. */
@@ -36,12 +43,14 @@ void wf_spin_work(struct wf_spin *s, uint64_t now_ns)
 	uint64_t gap = now_ns - s->last_ns;
 
 	s->round_ns = 0;
+	if (gap <= s->max_ns)
+		s->long_gaps = 0;
 	if (s->last_ns && gap > s->cur_ns && now_ns >= s->resume_ns) {
 		if (gap <= s->max_ns) {
 			/* A spin this long would have caught it: next time, with room to spare. */
 			s->cur_ns = gap * 2 < s->max_ns ? gap * 2 : s->max_ns;
-		} else {
-			/* Nothing spun this long would have: spin less. */
+		} else if (++s->long_gaps >= SPIN_LONG_GAPS) {
+			/* Nothing spun this long would have, and not by chance: spin less. */
 			s->cur_ns /= 2;
 			if (s->cur_ns < SPIN_FLOOR_NS)
 				s->cur_ns = 0;

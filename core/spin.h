@@ -11,8 +11,9 @@
  * or sleeps; a sleep costs a wake-up (on a soft-RoCE guest, hundreds of
  * microseconds), a spin costs a core. The budget follows the gaps between
  * pieces of work, as the kernel's haltpoll governor does for idle CPUs: a gap
- * that outlasted the budget but not the cap grows it to twice that gap; a gap
- * past the cap halves it, so a loop that goes idle stops spinning. Work the
+ * that outlasted the budget but not the cap grows it to twice that gap; gaps
+ * past the cap, two in a row, halve it, so a loop that goes idle stops
+ * spinning while one that only met an outlier keeps its budget. Work the
  * caller only caused (its own posts completing) restarts the spin, and
  * re-arms a budget at zero, but grows no other: wf_spin_seen().
  *
@@ -30,6 +31,7 @@ struct wf_spin {
 	uint64_t max_ns;	  /* the cap; 0: never spin */
 	uint64_t cur_ns;	  /* spin this long after the last work before sleeping */
 	uint64_t last_ns;	  /* when work was last seen; 0: never */
+	uint32_t long_gaps;	  /* gaps past the cap in a row */
 	uint64_t round_ns;	  /* the spin's previous round; 0: not spinning */
 	uint64_t start_ns;	  /* when this spin began, by the wall clock... */
 	uint64_t start_cpu;	  /* ...and by the thread's CPU clock */

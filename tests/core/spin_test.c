@@ -63,7 +63,7 @@ static void grows_to_twice_a_missed_gap(void)
 	WF_CHECK_EQ(s.cur_ns, 5000 * US);
 }
 
-/* Gaps past the cap halve the budget, and below the floor it stops. */
+/* Gaps past the cap, from the second in a row, halve the budget; below the floor it stops. */
 static void shrinks_and_stops_when_idle(void)
 {
 	struct wf_spin s;
@@ -75,15 +75,48 @@ static void shrinks_and_stops_when_idle(void)
 	wf_spin_work(&s, t += 500 * US);
 	WF_CHECK_EQ(s.cur_ns, 1000 * US);
 	wf_spin_work(&s, t += 20000 * US);
+	WF_CHECK_EQ(s.cur_ns, 1000 * US);
+	wf_spin_work(&s, t += 20000 * US);
 	WF_CHECK_EQ(s.cur_ns, 500 * US);
 	while (s.cur_ns && rounds++ < 64)
 		wf_spin_work(&s, t += 20000 * US);
 	WF_CHECK_EQ(s.cur_ns, 0);
-	WF_CHECK(rounds <= 7); /* 500 us halves below 10 us in six steps */
+	WF_CHECK(rounds <= 6); /* 500 us halves below 10 us in six steps */
 	WF_CHECK(!wf_spin_keep(&s, t + 1));
 	/* One short gap brings it back. */
 	wf_spin_work(&s, t += 200 * US);
 	WF_CHECK_EQ(s.cur_ns, 400 * US);
+}
+
+/*
+ * A lone gap past the cap among short ones (a preemption somewhere) keeps
+ * the budget: halving it let the next ordinary gap outlast the spin, whose
+ * sleep put that gap past the cap too, and so on down to zero.
+ */
+static void lone_long_gap_keeps_budget(void)
+{
+	struct wf_spin s;
+	uint64_t t = T0;
+
+	init(&s, 200);
+	wf_spin_work(&s, t);
+	wf_spin_work(&s, t += 80 * US);
+	WF_CHECK_EQ(s.cur_ns, 160 * US);
+	for (int i = 0; i < 10; i++) {
+		wf_spin_work(&s, t += 900 * US);
+		WF_CHECK_EQ(s.cur_ns, 160 * US);
+		wf_spin_work(&s, t += 60 * US);
+		wf_spin_work(&s, t += 70 * US);
+		WF_CHECK_EQ(s.cur_ns, 160 * US);
+	}
+	/* A gap under the cap between two past it starts the count again. */
+	wf_spin_work(&s, t += 900 * US);
+	wf_spin_work(&s, t += 190 * US);
+	WF_CHECK_EQ(s.cur_ns, 200 * US);
+	wf_spin_work(&s, t += 900 * US);
+	WF_CHECK_EQ(s.cur_ns, 200 * US);
+	wf_spin_work(&s, t += 900 * US);
+	WF_CHECK_EQ(s.cur_ns, 100 * US);
 }
 
 /*
@@ -258,6 +291,7 @@ int main(void)
 	first_work_learns_nothing();
 	grows_to_twice_a_missed_gap();
 	shrinks_and_stops_when_idle();
+	lone_long_gap_keeps_budget();
 	seen_restarts_without_growing();
 	seen_rearms_a_zero_budget();
 	backs_off_when_preempted();
