@@ -260,6 +260,7 @@ int wf_poll_group_poll(struct wf_poll_group *pg, int timeout_ms);
  * loops. Arming it costs a system call, so a poll with timeout 0 (busy
  * polling) leaves it unarmed: wait on it only after a poll with a non-zero
  * timeout returned 0, or simply poll with the timeout you would wait for.
+ * Posts go out at the next poll: after posting, poll or arm before waiting.
  */
 int wf_poll_group_fd(struct wf_poll_group *pg);
 

@@ -1918,10 +1918,11 @@ static void case_spin(struct env *e)
 }
 
 /*
- * A post from outside a poll must wake a loop that armed its group and went
- * to sleep on the fd (on TCP the post itself is queued for a poll, and only
- * this kick makes it go), but a group polled busily is not kicked: the next
- * poll sends it, and the two system calls a kick costs are saved.
+ * Posts go out at the next poll. On TCP one from outside a poll wakes a
+ * loop that armed its group and went to sleep on the fd, as it always did,
+ * but a group polled busily is not kicked: the next poll sends it, and the
+ * two system calls a kick costs are saved. Verbs makes no such promise
+ * (transport.h: poll after posting), so it runs the first half only.
  */
 static void case_wake(struct env *e)
 {
@@ -1942,7 +1943,11 @@ static void case_wake(struct env *e)
 		WF_CHECK_EQ(poll(&p, 1, 0), 0);
 	WAIT_FOR(e, w.done && c->echoes == 1);
 	WF_CHECK_EQ(w.status, 0);
-	/* Now armed: the post's own kick (TCP) or completion (verbs) wakes the fd. */
+	if (strcmp(e->kind, "tcp")) {
+		cli_close(e, c);
+		return;
+	}
+	/* Now armed: the post's kick wakes the fd. */
 	w.done = 0;
 	tries = 0;
 	while ((n = wf_poll_group_arm(e->pc)) > 0 && ++tries < 100)
