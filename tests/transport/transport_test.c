@@ -1907,7 +1907,12 @@ static void case_spin(struct env *e)
 	if (spun * 4 >= SPIN_ROUNDS - SPIN_WARM && e->extra->spin.preemptions)
 		printf("  the client lost its CPU on every try: too busy a machine to judge\n");
 	WF_CHECK(spun * 4 < SPIN_ROUNDS - SPIN_WARM);
-	WF_CHECK(slept * 4 > (SPIN_ROUNDS - SPIN_WARM) * 3);
+	/*
+	 * A client that may not spin sleeps once a round trip, but a round where
+	 * it lost its CPU between post and poll finds the echo in: a CI run on
+	 * a busy host had 187 of 250. More than half still sets it apart.
+	 */
+	WF_CHECK(slept * 2 > SPIN_ROUNDS - SPIN_WARM);
 	cli_close(e, plain);
 	cli_close(e, fast);
 	wf_poll_group_destroy(e->extra);
