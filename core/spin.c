@@ -41,20 +41,19 @@ static bool lost_cpu(struct wf_spin *s, uint64_t now_ns)
 void wf_spin_work(struct wf_spin *s, uint64_t now_ns)
 {
 	uint64_t gap = now_ns - s->last_ns;
+	bool learn = s->last_ns && now_ns >= s->resume_ns;
 
 	s->round_ns = 0;
-	if (gap <= s->max_ns)
+	if (gap <= s->max_ns) {
 		s->long_gaps = 0;
-	if (s->last_ns && gap > s->cur_ns && now_ns >= s->resume_ns) {
-		if (gap <= s->max_ns) {
-			/* A spin this long would have caught it: next time, with room to spare. */
+		/* A spin this long would have caught it: next time, with room to spare. */
+		if (learn && gap > s->cur_ns)
 			s->cur_ns = gap * 2 < s->max_ns ? gap * 2 : s->max_ns;
-		} else if (++s->long_gaps >= SPIN_LONG_GAPS) {
-			/* Nothing spun this long would have, and not by chance: spin less. */
-			s->cur_ns /= 2;
-			if (s->cur_ns < SPIN_FLOOR_NS)
-				s->cur_ns = 0;
-		}
+	} else if (learn && ++s->long_gaps >= SPIN_LONG_GAPS) {
+		/* Nothing spun this long would have, and not by chance: spin less. */
+		s->cur_ns /= 2;
+		if (s->cur_ns < SPIN_FLOOR_NS)
+			s->cur_ns = 0;
 	}
 	s->last_ns = now_ns;
 }

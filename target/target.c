@@ -510,7 +510,7 @@ static int shard_run(struct wf_tgt_shard *t, int stop_fd)
 	struct wf_spin spin;
 	uint64_t now;
 	int efd, n, rc;
-	bool busy, arrived;
+	bool busy, arrived, worked;
 
 	efd = make_epoll(t, stop_fd);
 	if (efd < 0)
@@ -534,19 +534,17 @@ static int shard_run(struct wf_tgt_shard *t, int stop_fd)
 		 * depth. A spinning thread yields each round, so rxe's softirq and
 		 * other spinners on the same CPU still get it. A thread that does
 		 * not sleep looks at the stop fd now and then: a look is a system
-		 * call, and one per round was a tenth of 4 KiB QD1's latency.
+		 * call, and one a round cost 4 KiB QD1 about a tenth of its latency.
 		 */
-		if (rc || busy || wf_spin_keep(&spin, now)) {
-			if (!rc && !busy && sched_yield()) {
-				rc = -errno;
-				goto out;
-			}
-			n = wf_look_due(&stop_look, false)
-				? wait_events(efd, ev, WF_CFG_LISTENS + 1, 0)
-				: 0;
-		} else {
+		worked = rc || busy;
+		if (!worked && !wf_spin_keep(&spin, now))
 			n = idle_wait(t, efd, ev, WF_CFG_LISTENS + 1);
-		}
+		else if (!worked && sched_yield())
+			n = -errno;
+		else if (wf_look_due(&stop_look, false))
+			n = wait_events(efd, ev, WF_CFG_LISTENS + 1, 0);
+		else
+			n = 0;
 		if (n < 0) {
 			rc = n;
 			goto out;

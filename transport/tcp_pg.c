@@ -387,7 +387,6 @@ static int poll_round(struct wf_tcp_pg *pg, int timeout_ms, bool arm)
 	int n, ret, next;
 
 	arm |= timeout_ms != 0;
-	pg->armed = false;
 	pg->in_poll = true;
 	n = run_pending(pg);
 	if (n || !wf_tcp_list_empty(&pg->work))
