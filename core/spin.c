@@ -86,6 +86,14 @@ bool wf_spin_keep(struct wf_spin *s, uint64_t now_ns)
 	bool keep = s->cur_ns && now_ns - s->last_ns < s->cur_ns;
 
 	if (keep && !s->round_ns) {
+		/*
+		 * The baseline waits for the second round: the first one's poll
+		 * sends what the caller just posted, and a system call before it
+		 * would delay every command by its cost. A preemption within that
+		 * first round goes unseen.
+		 */
+		s->start_ns = 0;
+	} else if (keep && !s->start_ns) {
 		s->start_ns = now_ns;
 		s->start_cpu = s->cpu_ns();
 	} else if (keep && now_ns - s->round_ns > SPIN_PREEMPTED_NS && lost_cpu(s, now_ns)) {

@@ -33,7 +33,7 @@ struct wf_spin {
 	uint64_t last_ns;	  /* when work was last seen; 0: never */
 	uint32_t long_gaps;	  /* gaps past the cap in a row */
 	uint64_t round_ns;	  /* the spin's previous round; 0: not spinning */
-	uint64_t start_ns;	  /* when this spin began, by the wall clock... */
+	uint64_t start_ns;	  /* this spin's second round, by the wall clock (0: before)... */
 	uint64_t start_cpu;	  /* ...and by the thread's CPU clock */
 	uint64_t (*cpu_ns)(void); /* the thread's CPU clock (tests give their own) */
 	uint64_t resume_ns;	  /* after a preemption, the budget stays 0 until then */

@@ -8,9 +8,11 @@
 
 /* The thread's CPU clock as the tests want it: by default it stands still, as if preempted. */
 static uint64_t fake_cpu;
+static unsigned cpu_reads;
 
 static uint64_t fake_cpu_ns(void)
 {
+	cpu_reads++;
 	return fake_cpu;
 }
 
@@ -210,6 +212,7 @@ static void lose_cpu(struct wf_spin *s, uint64_t *t)
 	wf_spin_work(s, *t);
 	wf_spin_work(s, *t += 1000 * US);
 	WF_CHECK(wf_spin_keep(s, *t += 10 * US));
+	WF_CHECK(wf_spin_keep(s, *t += 10 * US));
 	WF_CHECK(!wf_spin_keep(s, *t += 1500 * US));
 }
 
@@ -273,9 +276,35 @@ static void long_round_on_cpu_is_not_preemption(void)
 	/* The same round with the CPU clock standing still: lost. */
 	wf_spin_work(&s, t += 10 * US);
 	WF_CHECK(wf_spin_keep(&s, t += 10 * US));
+	WF_CHECK(wf_spin_keep(&s, t += 10 * US));
 	WF_CHECK(!wf_spin_keep(&s, t += 1500 * US));
 	WF_CHECK_EQ(s.preemptions, 1);
 	fake_cpu = 0;
+}
+
+/*
+ * A spin's first round reads no CPU clock: its poll sends what the caller
+ * just posted, and the system call would delay it. The second round takes
+ * the baseline, and a slice lost in the first round goes unseen.
+ */
+static void first_round_reads_no_cpu_clock(void)
+{
+	struct wf_spin s;
+	uint64_t t = T0;
+
+	init(&s, 5000);
+	wf_spin_work(&s, t);
+	wf_spin_work(&s, t += 1000 * US);
+	cpu_reads = 0;
+	WF_CHECK(wf_spin_keep(&s, t += 10 * US));
+	WF_CHECK_EQ(cpu_reads, 0);
+	WF_CHECK(wf_spin_keep(&s, t += 1500 * US));
+	WF_CHECK_EQ(cpu_reads, 1);
+	WF_CHECK_EQ(s.preemptions, 0);
+	/* Each spin starts over: the next one's first round reads none either. */
+	wf_spin_work(&s, t += 10 * US);
+	WF_CHECK(wf_spin_keep(&s, t += 10 * US));
+	WF_CHECK_EQ(cpu_reads, 1);
 }
 
 static void clock_moves_forward(void)
@@ -298,6 +327,7 @@ int main(void)
 	backoff_doubles_while_contended();
 	sleep_between_rounds_is_not_preemption();
 	long_round_on_cpu_is_not_preemption();
+	first_round_reads_no_cpu_clock();
 	clock_moves_forward();
 	return 0;
 }
