@@ -143,6 +143,7 @@ static void hand_over(struct wf_tcp_pg *pg)
 		ep->pg = to;
 		pthread_mutex_lock(&to->handoff_lock);
 		wf_tcp_list_add_tail(&to->handoff, &ep->work);
+		atomic_store_explicit(&to->handoff_due, true, memory_order_release);
 		pthread_mutex_unlock(&to->handoff_lock);
 		kick_remote(to);
 	}
@@ -154,8 +155,16 @@ static int adopt(struct wf_tcp_pg *pg)
 	struct wf_tcp_node got;
 	int n = 0;
 
+	/*
+	 * Every poll round comes here, twice, and handoffs are rare: a lock
+	 * each time cost a spinning thread. One missed here was kicked in,
+	 * and the kick's round looks again.
+	 */
+	if (!atomic_load_explicit(&pg->handoff_due, memory_order_acquire))
+		return 0;
 	wf_tcp_list_init(&got);
 	pthread_mutex_lock(&pg->handoff_lock);
+	atomic_store_explicit(&pg->handoff_due, false, memory_order_relaxed);
 	while (!wf_tcp_list_empty(&pg->handoff))
 		wf_tcp_list_add_tail(&got, pg->handoff.next);
 	pthread_mutex_unlock(&pg->handoff_lock);
@@ -495,6 +504,7 @@ int wf_tcp_pg_create(struct wf_transport *t, struct wf_poll_group **out)
 	wf_tcp_list_init(&pg->dead);
 	wf_tcp_list_init(&pg->moving);
 	wf_tcp_list_init(&pg->handoff);
+	atomic_init(&pg->handoff_due, false);
 	pg->epfd = epoll_create1(EPOLL_CLOEXEC);
 	pg->kickfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (pg->epfd < 0 || pg->kickfd < 0) {

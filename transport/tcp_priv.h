@@ -13,6 +13,7 @@
 #define WF_TRANSPORT_TCP_PRIV_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -257,6 +258,7 @@ struct wf_tcp_pg {
 	pthread_mutex_t handoff_lock;
 	bool handoff_init;
 	struct wf_tcp_node handoff;
+	atomic_bool handoff_due; /* set under the lock with each handoff, read without */
 };
 
 static inline struct wf_tcp_ep *wf_tcp_ep_of(struct wf_ep *ep)
