@@ -21,9 +21,11 @@
 #define POLL_EVENTS 64
 
 /*
- * Work queued outside a poll is run by the next one. Only an owner that may
- * sleep on the fd instead needs it made readable: a write to the eventfd, and
- * a read to take it back, two system calls an I/O for a host that busy-polls.
+ * Work queued outside a poll is run by the next one. Only an owner that armed
+ * the group and may sleep on the fd instead needs it made readable: a write to
+ * the eventfd, and a read to take it back, two system calls an I/O for a host
+ * that busy-polls. A poll with a timeout arms nothing: it runs what was queued
+ * before it sleeps, as the next one will (transport.h: poll or arm after posting).
  */
 void wf_tcp_pg_kick(struct wf_tcp_pg *pg)
 {
@@ -390,12 +392,11 @@ static bool quiet_skip(struct wf_tcp_pg *pg, int timeout_ms)
 	return !wf_look_due(&pg->quiet, false);
 }
 
-/* @arm: the caller may sleep on the fd next, as after a poll that may sleep. */
+/* @arm: the caller may sleep on the fd next, without polling first. */
 static int poll_round(struct wf_tcp_pg *pg, int timeout_ms, bool arm)
 {
 	int n, ret, next;
 
-	arm |= timeout_ms != 0;
 	pg->in_poll = true;
 	n = run_pending(pg);
 	if (n || !wf_tcp_list_empty(&pg->work))

@@ -241,7 +241,7 @@ struct wf_tcp_pg {
 	int kickfd; /* eventfd: wakes epfd for work queued outside poll */
 	enum wf_tcp_kind kick_kind;
 	bool in_poll, kicked;
-	bool armed; /* the owner may sleep on epfd: work queued outside poll kicks */
+	bool armed; /* armed for a sleep on epfd: work queued outside a poll kicks */
 	char *slab; /* nbufs receive buffers of capsule_size bytes */
 	struct wf_tcp_rxbuf *bufs;
 	uint32_t *free; /* stack of free buffer indexes */
