@@ -145,7 +145,6 @@ static void hand_over(struct wf_tcp_pg *pg)
 		ep->pg = to;
 		pthread_mutex_lock(&to->handoff_lock);
 		wf_tcp_list_add_tail(&to->handoff, &ep->work);
-		atomic_store_explicit(&to->handoff_due, true, memory_order_release);
 		pthread_mutex_unlock(&to->handoff_lock);
 		kick_remote(to);
 	}
@@ -159,14 +158,14 @@ static int adopt(struct wf_tcp_pg *pg)
 
 	/*
 	 * Every poll round comes here, twice, and handoffs are rare: a lock
-	 * each time cost a spinning thread. One missed here was kicked in,
-	 * and the kick's round looks again.
+	 * each time cost a spinning thread. Each handoff is queued before its
+	 * kick, so only a round that read a kick has any to take.
 	 */
-	if (!atomic_load_explicit(&pg->handoff_due, memory_order_acquire))
+	if (!pg->adopt_due)
 		return 0;
+	pg->adopt_due = false;
 	wf_tcp_list_init(&got);
 	pthread_mutex_lock(&pg->handoff_lock);
-	atomic_store_explicit(&pg->handoff_due, false, memory_order_relaxed);
 	while (!wf_tcp_list_empty(&pg->handoff))
 		wf_tcp_list_add_tail(&got, pg->handoff.next);
 	pthread_mutex_unlock(&pg->handoff_lock);
@@ -354,6 +353,7 @@ static void dispatch(struct wf_tcp_pg *pg, const struct epoll_event *e)
 		if (read(pg->kickfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 			wf_log_err(pg->log, "tcp: eventfd read: %s", strerror(errno));
 		pg->kicked = false;
+		pg->adopt_due = true;
 		break;
 	case WF_TCP_KIND_LISTENER:
 		wf_tcp_listener_ready(wf_container_of(kind, struct wf_tcp_listener, kind));
@@ -505,7 +505,6 @@ int wf_tcp_pg_create(struct wf_transport *t, struct wf_poll_group **out)
 	wf_tcp_list_init(&pg->dead);
 	wf_tcp_list_init(&pg->moving);
 	wf_tcp_list_init(&pg->handoff);
-	atomic_init(&pg->handoff_due, false);
 	pg->epfd = epoll_create1(EPOLL_CLOEXEC);
 	pg->kickfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (pg->epfd < 0 || pg->kickfd < 0) {

@@ -13,7 +13,6 @@
 #define WF_TRANSPORT_TCP_PRIV_H
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -241,8 +240,9 @@ struct wf_tcp_pg {
 	int kickfd; /* eventfd: wakes epfd for work queued outside poll */
 	enum wf_tcp_kind kick_kind;
 	bool in_poll, kicked;
-	bool armed; /* armed for a sleep on epfd: work queued outside a poll kicks */
-	char *slab; /* nbufs receive buffers of capsule_size bytes */
+	bool adopt_due; /* a kick was read: other groups may have handed endpoints over */
+	bool armed;	/* armed for a sleep on epfd: work queued outside a poll kicks */
+	char *slab;	/* nbufs receive buffers of capsule_size bytes */
 	struct wf_tcp_rxbuf *bufs;
 	uint32_t *free; /* stack of free buffer indexes */
 	uint32_t nfree, nbufs;
@@ -258,7 +258,6 @@ struct wf_tcp_pg {
 	pthread_mutex_t handoff_lock;
 	bool handoff_init;
 	struct wf_tcp_node handoff;
-	atomic_bool handoff_due; /* set under the lock with each handoff, read without */
 };
 
 static inline struct wf_tcp_ep *wf_tcp_ep_of(struct wf_ep *ep)
