@@ -30,7 +30,7 @@ void wf_spin_init(struct wf_spin *s, uint32_t max_us)
 	*s = (struct wf_spin){.max_ns = (uint64_t)max_us * 1000u, .cpu_ns = wf_thread_cpu_ns};
 }
 
-/* A long round: did another task have this CPU for a slice since the spin began? */
+/* A long round: did another task have this CPU for a slice since the baseline? */
 static bool lost_cpu(struct wf_spin *s, uint64_t now_ns)
 {
 	uint64_t wall = now_ns - s->start_ns, cpu = s->cpu_ns() - s->start_cpu;
